@@ -1,0 +1,1 @@
+"""Certbot DNS-01 authenticator for domains hosted at Cloudflare."""

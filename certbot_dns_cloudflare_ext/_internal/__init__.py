@@ -1,0 +1,1 @@
+"""Internals of certbot-dns-cloudflare-ext; nothing here is a public API."""

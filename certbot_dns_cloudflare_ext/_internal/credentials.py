@@ -1,0 +1,298 @@
+"""Read and check Cloudflare credentials from an ini file or the environment."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import CredentialsError
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "dns_cloudflare_ext_"
+OFFICIAL_PREFIX = "dns_cloudflare_"
+
+#: Our field name -> environment variables that may hold it, in precedence order.
+ENVIRONMENT = {
+    "api_token": ("CLOUDFLARE_API_TOKEN", "CF_API_TOKEN"),
+    "email": ("CLOUDFLARE_EMAIL", "CF_EMAIL"),
+    "api_key": ("CLOUDFLARE_API_KEY", "CF_KEY"),
+    "zone_api_token": ("CLOUDFLARE_ZONE_API_TOKEN", "CF_ZONE_API_TOKEN"),
+    "zone_id": ("CLOUDFLARE_ZONE_ID",),
+}
+_SECRET_FIELDS = ("api_token", "api_key", "zone_api_token")
+_OFFICIAL_FIELDS = ("api_token", "email", "api_key")
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_GLOBAL_KEY = re.compile(r"[0-9a-fA-F]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_ZONE_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class Account:
+    """One set of Cloudflare credentials: a token, or an email with a Global API Key."""
+
+    api_token: str | None = field(default=None, repr=False)
+    email: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    zone_api_token: str | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """Name the kind of credential, for messages that must not show its value."""
+        return "API token" if self.api_token else "Global API Key"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Every account a run may use, and where they came from."""
+
+    source: str
+    default: Account | None
+    per_zone: Mapping[str, Account] = field(default_factory=dict)
+    zone_ids: Mapping[str, str] = field(default_factory=dict)
+
+    def for_zone(self, zone: str) -> Account:
+        """Return the account that manages ``zone``."""
+        account = self.per_zone.get(zone, self.default)
+        if account is None:
+            raise CredentialsError(
+                self.source,
+                None,
+                f"no credentials for zone {zone!r}",
+                f"add a [{zone}] section or default {PREFIX}api_token",
+            )
+        return account
+
+
+def load_file(path: str) -> Credentials:
+    """Parse the credentials ini at ``path`` with certbot's helper."""
+    import configobj
+    from certbot import errors
+    from certbot.plugins.dns_common import CredentialsConfiguration
+
+    try:
+        confobj = CredentialsConfiguration(path).confobj
+    except UnicodeDecodeError:
+        raise CredentialsError(
+            path, None, "is not UTF-8 text", "save it as UTF-8"
+        ) from None
+    except errors.PluginError as exc:
+        if not isinstance(exc.__context__, configobj.ConfigObjError):
+            raise
+        raise CredentialsError(
+            path,
+            None,
+            f"cannot be parsed ({exc.__context__})",
+            "write one key = value per line; quote a value with matching quotes or none",
+        ) from None
+    return parse(confobj, source=path)
+
+
+def load_environment(environ: Mapping[str, str] = os.environ) -> Credentials | None:
+    """Read credentials from the environment, or return None when it holds none."""
+    values: dict[str, str] = {}
+    used: list[str] = []
+    for name, variables in ENVIRONMENT.items():
+        for variable in variables:
+            found = _read_variable(environ, variable)
+            if found is not None:
+                values[PREFIX + name], origin = found
+                used.append(origin)
+                break
+    if not values:
+        return None
+    source = "environment (" + ", ".join(used) + ")"
+    logger.info("Using Cloudflare credentials from the %s", source)
+    return parse(values, source=source)
+
+
+def parse(conf: Mapping[str, object], *, source: str) -> Credentials:
+    """Check every key of a parsed credentials file and build the credentials."""
+    sections = {k: v for k, v in conf.items() if isinstance(v, Mapping)}
+    top = {k: v for k, v in conf.items() if not isinstance(v, Mapping)}
+
+    zone_ids = _parse_zone_ids(_field(top, "zone_id", source), source)
+    default = _account(top, source, required=not sections)
+    per_zone = {
+        _zone_name(zone): _account(keys, f"{source} [{zone}]", required=True)
+        for zone, keys in sections.items()
+    }
+    return Credentials(source, default, per_zone, zone_ids)
+
+
+def _account(
+    keys: Mapping[str, object], source: str, *, required: bool
+) -> Account | None:
+    _reject_unknown(keys, source)
+    token = _field(keys, "api_token", source)
+    email = _field(keys, "email", source)
+    key = _field(keys, "api_key", source)
+    zone_token = _field(keys, "zone_api_token", source)
+
+    if token and (email or key):
+        raise CredentialsError(
+            source,
+            PREFIX + "api_token",
+            "is given together with an email or Global API Key",
+            f"keep only the token, or only {PREFIX}email and {PREFIX}api_key",
+        )
+    if key and not email:
+        _check_key_is_not_token(key, source)
+        raise CredentialsError(
+            source,
+            PREFIX + "email",
+            "is missing but a Global API Key is given",
+            "add the email address of the Cloudflare account",
+        )
+    if email and not key:
+        raise CredentialsError(
+            source,
+            PREFIX + "api_key",
+            "is missing but an email is given",
+            "add the Global API Key, or use an API token instead",
+        )
+    if not (token or key):
+        if not required:
+            return None
+        raise CredentialsError(
+            source,
+            None,
+            "holds no Cloudflare credentials",
+            f"set {PREFIX}api_token (or {PREFIX}email with {PREFIX}api_key)",
+        )
+
+    if token:
+        _check_token(token, source, PREFIX + "api_token")
+    if zone_token:
+        _check_token(zone_token, source, PREFIX + "zone_api_token")
+    if key:
+        _check_key_is_not_token(key, source)
+        if not _GLOBAL_KEY.fullmatch(key):
+            raise _malformed(
+                source, PREFIX + "api_key", key, "a hexadecimal Global API Key"
+            )
+        if not _EMAIL.fullmatch(email or ""):
+            raise CredentialsError(
+                source,
+                PREFIX + "email",
+                "is not an email address",
+                "use the email address you log in to Cloudflare with",
+            )
+    return Account(token, email, key, zone_token)
+
+
+def _field(keys: Mapping[str, object], name: str, source: str) -> str | None:
+    """Return our key's value, falling back to the official plugin's key."""
+    ours = keys.get(PREFIX + name)
+    theirs = keys.get(OFFICIAL_PREFIX + name) if name in _OFFICIAL_FIELDS else None
+    if ours is not None and theirs is not None and ours != theirs:
+        logger.warning(
+            "%s: %s%s and %s%s disagree; using %s%s",
+            source,
+            PREFIX,
+            name,
+            OFFICIAL_PREFIX,
+            name,
+            PREFIX,
+            name,
+        )
+    value = ours if ours is not None else theirs
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise CredentialsError(
+            source, PREFIX + name, "is given more than once", "keep a single value"
+        )
+    return value
+
+
+def _check_token(token: str, source: str, key: str) -> None:
+    if not _TOKEN.fullmatch(token):
+        raise _malformed(source, key, token, "an API token")
+
+
+def _check_key_is_not_token(key: str, source: str) -> None:
+    if _TOKEN.fullmatch(key) and not _GLOBAL_KEY.fullmatch(key):
+        raise CredentialsError(
+            source,
+            PREFIX + "api_key",
+            "holds an API token, not a Global API Key",
+            f"move it to {PREFIX}api_token and remove {PREFIX}email",
+        )
+
+
+def _malformed(source: str, key: str, value: str, expected: str) -> CredentialsError:
+    """Describe what is wrong with a secret without ever showing it."""
+    if value != value.strip():
+        problem = "has leading or trailing whitespace"
+        fix = "remove the spaces or line break around the value"
+    elif value[:1] in "\"'" or value[-1:] in "\"'":
+        problem = "is wrapped in quotes"
+        fix = "remove the quotes around the value"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+        problem = "contains a control character"
+        fix = "copy the value again from the Cloudflare dashboard"
+    else:
+        problem = f"does not look like {expected}"
+        fix = "copy the value again from the Cloudflare dashboard"
+    return CredentialsError(source, key, problem, fix)
+
+
+def _reject_unknown(keys: Mapping[str, object], source: str) -> None:
+    known = [PREFIX + name for name in ENVIRONMENT]
+    known += [OFFICIAL_PREFIX + name for name in _OFFICIAL_FIELDS]
+    for key in keys:
+        if key in known or not key.startswith(OFFICIAL_PREFIX):
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        fix = f"did you mean {close[0]}?" if close else "remove it"
+        raise CredentialsError(source, key, "is not a known key", fix)
+
+
+def _parse_zone_ids(value: str | None, source: str) -> dict[str, str]:
+    """Parse ``zone:id`` pairs, separated by commas."""
+    if not value:
+        return {}
+    pins: dict[str, str] = {}
+    for pair in value.split(","):
+        zone, _, zone_id = pair.strip().rpartition(":")
+        if not zone or not _ZONE_ID.fullmatch(zone_id.strip().lower()):
+            raise CredentialsError(
+                source,
+                PREFIX + "zone_id",
+                f"has {pair.strip()!r}, which is not zone:id with a 32-hex-digit id",
+                "write it as example.com:<zone id from the zone's Overview page>",
+            )
+        pins[_zone_name(zone)] = zone_id.strip().lower()
+    return pins
+
+
+def _zone_name(name: str) -> str:
+    from .names import to_ascii
+
+    return to_ascii(name)
+
+
+def _read_variable(environ: Mapping[str, str], variable: str) -> tuple[str, str] | None:
+    """Read ``variable``, or the file named by ``variable_FILE``, as Docker does."""
+    if environ.get(variable):
+        return environ[variable], variable
+    path = environ.get(variable + "_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as secret:
+            return secret.read().rstrip("\r\n"), variable + "_FILE"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CredentialsError(
+            f"environment variable {variable}_FILE",
+            None,
+            f"names {path!r}, which cannot be read ({exc.__class__.__name__})",
+            "point it at a readable UTF-8 file holding only the secret",
+        ) from None

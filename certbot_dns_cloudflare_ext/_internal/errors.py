@@ -1,0 +1,186 @@
+"""The plugin's exceptions and the one table that explains Cloudflare's codes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+
+from certbot import errors as certbot_errors
+
+TOKENS_URL = "https://dash.cloudflare.com/profile/api-tokens"
+
+
+class Code(enum.IntEnum):
+    """Cloudflare API error codes that change what we do or what we tell the user."""
+
+    PERMISSION = 0
+    RATE_LIMITED = 971
+    TLD_REFUSED = 1038
+    HEADER_FORMAT = 6003
+    KEY_FORMAT = 6103
+    AUTHORIZATION_FORMAT = 6111
+    NO_ROUTE = 7000
+    INVALID_ZONE_ID = 7003
+    INVALID_TTL = 9021
+    BAD_EMAIL_OR_KEY = 9103
+    INVALID_TOKEN = 9109
+    AUTHENTICATION = 10000
+    LOCKED_OUT = 10100
+    CNAME_CONFLICT = 81053
+    RECORD_EXISTS = 81057
+    IDENTICAL_RECORD_EXISTS = 81058
+
+
+#: Codes that mean the record we asked for is already there.
+ALREADY_EXISTS = frozenset({Code.RECORD_EXISTS, Code.IDENTICAL_RECORD_EXISTS})
+
+#: Codes that mean "slow down"; the client retries them before we see them.
+RATE_LIMIT_CODES = frozenset({Code.RATE_LIMITED, Code.LOCKED_OUT})
+
+_HINTS: Mapping[int, str] = {
+    Code.HEADER_FORMAT: (
+        "the credentials are malformed: a token is probably in the API key slot, "
+        "or the value has stray quotes or whitespace; copy it again into {source}"
+    ),
+    Code.INVALID_TOKEN: (
+        "the API token in {source} is not valid; copy it whole, or roll a new one at "
+        + TOKENS_URL
+    ),
+    Code.BAD_EMAIL_OR_KEY: (
+        "the email or Global API Key in {source} is wrong; check both, or switch to "
+        "an API token"
+    ),
+    Code.AUTHENTICATION: (
+        "the credentials in {source} lack a permission: give the token "
+        "Zone:DNS:Edit (and Zone:Zone:Read) on this zone"
+    ),
+    Code.INVALID_ZONE_ID: "the zone id is wrong; check the zone ids in {source}",
+    Code.NO_ROUTE: "the zone id is wrong; check the zone ids in {source}",
+    Code.CNAME_CONFLICT: (
+        "a CNAME, A or AAAA record already exists at this name; remove it, or "
+        "point the name at another zone by CNAME on purpose"
+    ),
+    Code.TLD_REFUSED: "Cloudflare's API does not manage names under this TLD",
+    Code.RATE_LIMITED: (
+        "Cloudflare rate-limited this account; wait a few minutes, or lower "
+        "--dns-cloudflare-ext-workers"
+    ),
+    Code.LOCKED_OUT: (
+        "this account made more than 1200 API requests in 5 minutes; wait 5 minutes "
+        "and check for other tools using the same credentials"
+    ),
+    Code.INVALID_TTL: "Cloudflare rejected the TTL; use 1 (automatic) or 60-86400",
+}
+
+_ZONE_LIST_HINT = (
+    "the token in {source} cannot list zones: give it Zone:Zone:Read, or pin the "
+    "zone id with dns_cloudflare_ext_zone_id"
+)
+
+
+class Error(certbot_errors.PluginError):
+    """Root of every error this plugin raises."""
+
+
+class CredentialsError(Error):
+    """The credentials are missing, malformed or contradictory."""
+
+    def __init__(self, source: str, key: str | None, problem: str, fix: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}; {fix}")
+
+
+class OptionError(Error):
+    """A command-line option has a value we cannot use."""
+
+    def __init__(self, option: str, value: object, fix: str) -> None:
+        self.option = option
+        self.value = value
+        super().__init__(f"--{option} {value!r} is not usable; {fix}")
+
+
+class CloudflareError(Error):
+    """Cloudflare's API refused or failed a call."""
+
+    def __init__(
+        self,
+        step: str,
+        name: str,
+        *,
+        code: int | None,
+        message: str,
+        hint: str | None,
+    ) -> None:
+        self.step = step
+        self.name = name
+        self.code = code
+        self.message = message
+        self.hint = hint
+        what = f"error {code}: {message}" if code is not None else message
+        text = f"Cloudflare API failed to {step} for {name!r} ({what})"
+        super().__init__(f"{text}; {hint}" if hint else text)
+
+
+class ZoneNotFound(Error):
+    """No Cloudflare zone visible to the credentials contains the name."""
+
+    def __init__(self, name: str, guesses: Sequence[str], source: str) -> None:
+        self.name = name
+        self.guesses = tuple(guesses)
+        tried = ", ".join(self.guesses)
+        super().__init__(
+            f"No Cloudflare zone for {name!r} is visible to the credentials in "
+            f"{source} (tried {tried}); add the domain to this Cloudflare account, "
+            "or give the token access to its zone"
+        )
+
+
+class DelegationError(Error):
+    """The CNAME chain at a challenge name cannot be followed to a usable zone."""
+
+    def __init__(self, chain: Sequence[str], problem: str) -> None:
+        self.chain = tuple(chain)
+        self.problem = problem
+        path = " -> ".join(self.chain)
+        super().__init__(
+            f"Cannot follow the CNAME chain {path}: {problem}; fix the CNAME records, "
+            "or turn following off with --dns-cloudflare-ext-no-follow-cnames"
+        )
+
+
+class PropagationTimeout(Error):
+    """The authoritative nameservers did not serve every TXT record in time."""
+
+    def __init__(self, timeout: float, answers: Mapping[str, str]) -> None:
+        self.timeout = timeout
+        self.answers = dict(answers)
+        seen = "; ".join(f"{server}: {answer}" for server, answer in answers.items())
+        super().__init__(
+            f"Cloudflare's nameservers did not serve the TXT records within "
+            f"{timeout:g} s ({seen}); raise --dns-cloudflare-ext-propagation-timeout"
+        )
+
+
+def cloudflare_error(
+    step: str,
+    name: str,
+    *,
+    code: int | None,
+    message: str,
+    source: str,
+) -> CloudflareError:
+    """Build the error for one failed API call, with the hint for its code."""
+    hint = _HINTS.get(code) if code is not None else None
+    if code == Code.PERMISSION and ("zone.list" in message or "zone.read" in message):
+        hint = _ZONE_LIST_HINT
+    return CloudflareError(
+        step,
+        name,
+        code=code,
+        message=message,
+        hint=hint.format(source=source) if hint else None,
+    )

@@ -1,0 +1,125 @@
+"""Ask DNS servers directly with dnspython, and say plainly what they answered."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+Address = tuple[str, int]
+
+_QUERY_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One server's answer: its status word and the values of the asked type."""
+
+    status: str
+    values: frozenset[str] = frozenset()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "NOERROR"
+
+
+def query(
+    address: Address, name: str, rdtype: str, timeout: float = _QUERY_TIMEOUT
+) -> Answer:
+    """Ask one server for ``name``/``rdtype``, without recursion."""
+    message = dns.message.make_query(name, rdtype)
+    message.flags &= ~dns.flags.RD
+    try:
+        response, _ = dns.query.udp_with_fallback(
+            message, address[0], port=address[1], timeout=timeout
+        )
+    except dns.exception.Timeout:
+        return Answer("timeout")
+    except (OSError, dns.exception.DNSException) as exc:
+        return Answer(f"network error ({exc.__class__.__name__})")
+
+    rcode = dns.rcode.to_text(response.rcode())
+    wanted = dns.rdatatype.from_text(rdtype)
+    values = {
+        _text(rdata)
+        for rrset in response.answer
+        if rrset.rdtype == wanted
+        for rdata in rrset
+    }
+    return Answer(rcode, frozenset(values))
+
+
+def recursive_query(name: str, rdtype: str) -> Answer:
+    """Ask the system's recursive resolver, for names outside Cloudflare."""
+    try:
+        answer = dns.resolver.resolve(name, rdtype, raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return Answer("NXDOMAIN")
+    except dns.resolver.NoNameservers:
+        return Answer("SERVFAIL")
+    except dns.exception.Timeout:
+        return Answer("timeout")
+    except dns.exception.DNSException as exc:
+        return Answer(f"network error ({exc.__class__.__name__})")
+    values = {_text(rdata) for rdata in answer.rrset or ()}
+    return Answer("NOERROR", frozenset(values))
+
+
+def addresses(hostnames: list[str], port: int = 53) -> list[Address]:
+    """Resolve nameserver hostnames to addresses; IPv6 only where it is reachable."""
+    families = ["A", "AAAA"] if _ipv6_reachable() else ["A"]
+    found: list[Address] = []
+    for host in hostnames:
+        if _is_address(host):
+            found.append((host, port))
+            continue
+        for family in families:
+            answer = recursive_query(host, family)
+            found += [(ip, port) for ip in sorted(answer.values)]
+    return found
+
+
+def addresses_of(servers: Sequence[Address]) -> list[Address]:
+    """Resolve ``host:port`` pairs whose host may be a name."""
+    return [found for host, port in servers for found in addresses([host], port)]
+
+
+def nameservers_of(zone: str) -> list[str]:
+    """Look up a zone's NS records, for when the API may not show them."""
+    return sorted(recursive_query(zone, "NS").values)
+
+
+def _text(rdata: object) -> str:
+    """Give TXT strings joined and unquoted; other types as names without a dot."""
+    strings = getattr(rdata, "strings", None)
+    if strings is not None:
+        return b"".join(strings).decode("utf-8", "replace")
+    return rdata.to_text().rstrip(".").lower()
+
+
+def _is_address(host: str) -> bool:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def _ipv6_reachable() -> bool:
+    # Connecting a UDP socket sends nothing; it only asks for a route.
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.connect(("2606:4700:4700::1111", 53))
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,93 @@
+"""Wait until Cloudflare's authoritative nameservers serve every challenge record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import lookup
+from .errors import PropagationTimeout
+from .lookup import Address, Answer
+
+#: How soon after the records are written the first check runs.
+_FIRST_CHECK = 0.5
+#: How often progress is reported to the user.
+_PROGRESS_EVERY = 10.0
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The TXT values one nameserver address must serve at one name."""
+
+    address: Address
+    name: str
+    values: frozenset[str]
+
+
+def wait_for_propagation(
+    expectations: Sequence[Expectation],
+    *,
+    timeout: float,
+    interval: float,
+    progress: Callable[[str], None],
+    query: Callable[[Address, str, str], Answer] = lookup.query,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Poll until every address serves every expected value; return the seconds waited.
+
+    Each address is asked on its own: Cloudflare's anycast nameservers do not
+    update at the same moment, and the CA may ask any one of them.
+    """
+    pending = list(expectations)
+    servers = len({e.address for e in expectations})
+    records = len({(e.name, value) for e in expectations for value in e.values})
+    last: dict[Expectation, str] = {}
+    start = clock()
+    reported = -_PROGRESS_EVERY
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        delay = min(_FIRST_CHECK, interval)
+        while True:
+            answers = list(pool.map(lambda e: query(e.address, e.name, "TXT"), pending))
+            for expectation, answer in zip(pending, answers, strict=True):
+                last[expectation] = _describe(answer, expectation.values)
+            pending = [e for e in pending if last[e] != "served"]
+            if not pending:
+                return clock() - start
+
+            elapsed = clock() - start
+            if elapsed >= timeout:
+                raise PropagationTimeout(timeout, _by_address(pending, last))
+            if elapsed - reported >= _PROGRESS_EVERY:
+                reported = elapsed
+                progress(
+                    f"Waiting for {records} TXT record{'s' * (records != 1)} on "
+                    f"{servers} Cloudflare nameserver{'s' * (servers != 1)} "
+                    f"({elapsed:.0f} s of {timeout:g} s)"
+                )
+            sleep(min(delay, timeout - elapsed))
+            delay = interval
+
+
+def _describe(answer: Answer, expected: frozenset[str]) -> str:
+    if not answer.ok:
+        return answer.status
+    if expected <= answer.values:
+        return "served"
+    missing = len(expected - answer.values)
+    return f"missing {missing} of {len(expected)} values"
+
+
+def _by_address(
+    pending: Sequence[Expectation], last: Mapping[Expectation, str]
+) -> dict[str, str]:
+    """Group the last answers per nameserver address, the evidence for the error."""
+    grouped: dict[str, list[str]] = {}
+    for expectation in pending:
+        host, port = expectation.address
+        server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        grouped.setdefault(server, []).append(f"{expectation.name} {last[expectation]}")
+    return {server: ", ".join(items) for server, items in grouped.items()}

@@ -1,0 +1,85 @@
+"""Find the Cloudflare zone that holds each name, with as few API calls as we can."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import CloudflareError, Code, ZoneNotFound
+from .names import guesses, longest_zone
+from .records import Backend, Zone
+
+#: Codes Cloudflare uses when a token may not see a zone; for a guess, "not this one".
+_NOT_VISIBLE = frozenset({Code.PERMISSION, Code.AUTHENTICATION})
+
+
+class ZoneFinder:
+    """Map names to zones: pinned ids first, then one listing, then per-name guesses.
+
+    Listing every visible zone costs one call for a typical account and answers
+    every name in the batch. Accounts with more zones than one page, and tokens
+    that may not list zones, fall back to asking for each candidate name.
+    """
+
+    def __init__(self, backend: Backend, pins: Mapping[str, str] | None = None) -> None:
+        self._backend = backend
+        self._pins = dict(pins or {})
+        self._listing: list[Zone] | None = None
+        self._listed = False
+        self._by_name: dict[str, Zone | None] = {}
+
+    def find(self, name: str) -> Zone:
+        """Return the longest zone that ``name`` lies in."""
+        pinned = longest_zone(name, self._pins)
+        if pinned:
+            return Zone(id=self._pins[pinned], name=pinned)
+
+        listing = self._complete_listing()
+        if listing is not None:
+            match = longest_zone(name, [zone.name for zone in listing])
+            if match is None:
+                raise ZoneNotFound(name, _candidates(name), self._backend.source)
+            return next(zone for zone in listing if zone.name == match)
+
+        return self._find_by_guesses(name)
+
+    def visible_zones(self) -> list[Zone] | None:
+        """Return every visible zone if one listing covers them all, else None."""
+        return self._complete_listing()
+
+    def _complete_listing(self) -> list[Zone] | None:
+        if not self._listed:
+            self._listed = True
+            try:
+                zones, complete = self._backend.list_zones()
+            except CloudflareError as exc:
+                if exc.code not in _NOT_VISIBLE:
+                    raise
+            else:
+                self._listing = zones if complete else None
+        return self._listing
+
+    def _find_by_guesses(self, name: str) -> Zone:
+        denied: CloudflareError | None = None
+        for guess in _candidates(name):
+            if guess not in self._by_name:
+                try:
+                    zones, _ = self._backend.list_zones(guess)
+                except CloudflareError as exc:
+                    if exc.code not in _NOT_VISIBLE:
+                        raise
+                    # A zone-scoped token is refused for every zone outside its scope.
+                    denied = exc
+                    continue
+                self._by_name[guess] = zones[0] if zones else None
+            zone = self._by_name[guess]
+            if zone is not None:
+                return zone
+
+        if denied is not None and not any(self._by_name.values()):
+            raise denied
+        raise ZoneNotFound(name, _candidates(name), self._backend.source)
+
+
+def _candidates(name: str) -> list[str]:
+    """Zone names worth asking for; zone names never start with an underscore."""
+    return [guess for guess in guesses(name) if not guess.startswith("_")]

@@ -1,0 +1,1 @@
+"""Stand-ins for Cloudflare, a nameserver, pebble and certbot, used by the tests."""
