@@ -136,20 +136,22 @@ def answer(
 
 
 def _list_zones(store: Store, credential: Credential, query: dict[str, str]) -> Answer:
+    denied = ApiError(
+        403,
+        ZONE_LIST_DENIED,
+        f"Actor 'com.cloudflare.api.token.{credential.id}' requires "
+        "permission 'com.cloudflare.api.account.zone.list' to list zones",
+    )
+    # Without Zone:Read, and for names outside a token's zones, Cloudflare
+    # answers with code 0 rather than an empty list.
     if not credential.allows("zone:read"):
-        raise ApiError(403, INVALID_TOKEN, _UNAUTHORIZED)
+        raise denied
     zones = [z for z in store.zones() if credential.covers(z)]
 
-    # A token scoped to some zones may not even ask about the others.
     if "name" in query:
         name = _as_name(query["name"])
         if credential.zones is not None and name not in credential.zones:
-            raise ApiError(
-                403,
-                ZONE_LIST_DENIED,
-                f"Actor 'com.cloudflare.api.token.{credential.id}' requires "
-                "permission 'com.cloudflare.api.account.zone.list' to list zones",
-            )
+            raise denied
         zones = [z for z in zones if z.name == name]
     if "status" in query:
         zones = [z for z in zones if z.status == query["status"]]

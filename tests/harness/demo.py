@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -71,7 +72,7 @@ def run_demo(output: Path) -> int:
             cloudflare_base_url=api.base_url,
         )
         args = _certonly_args(credentials, nameserver.port)
-        print(f"\n$ {' '.join(certbot.command('certonly', *args))}\n", flush=True)
+        print(f"\n$ {shlex.join(certbot.command('certonly', *args))}\n", flush=True)
         result = certbot.run("certonly", *args, capture_output=False)
         print()
 

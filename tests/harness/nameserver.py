@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ MAX_CNAME_CHAIN = 8
 
 _FAULT_RCODES = {"servfail": dns.rcode.SERVFAIL, "refused": dns.rcode.REFUSED}
 _POLL_SECONDS = 0.05
+_logger = logging.getLogger(__name__)
 
 
 class Nameserver:
@@ -81,9 +83,11 @@ class Nameserver:
         self._stopping.set()
         with self._lock:
             connections = list(self._connections)
-        for connection in connections:
+
+        # Shutting a socket down wakes the thread blocked on it.
+        for sock in self._sockets + connections:
             with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
         for thread in self._threads:
             thread.join(timeout=2)
         for sock in self._sockets:
@@ -167,7 +171,13 @@ class Nameserver:
         elif question.rdclass != dns.rdataclass.IN:
             response.set_rcode(dns.rcode.REFUSED)
         else:
-            self._resolve(response, question.name, question.rdtype)
+            try:
+                self._resolve(response, question.name, question.rdtype)
+            except Exception:
+                # A bug here must not kill the serving thread and turn into timeouts.
+                _logger.exception("stand-in nameserver failed on %s", question)
+                response = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
+                response.set_rcode(dns.rcode.SERVFAIL)
 
         # Without EDNS a UDP answer over 512 bytes is cut and flagged TC.
         limit = 65535

@@ -1,0 +1,112 @@
+"""The real certbot binary issues and renews through the plugin, against pebble."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "e2eToken-SECRET-0123456789abcdefghijklmn"
+WRONG_TOKEN = "wrongToken-SECRET-0123456789abcdefghijk"
+
+
+def issue(certbot, nameserver, credentials, *names, extra=()):
+    args = ["--authenticator", "dns-cloudflare-ext"]
+    args += ["--dns-cloudflare-ext-credentials", str(credentials)]
+    args += ["--dns-cloudflare-ext-nameservers", f"127.0.0.1:{nameserver.port}"]
+    for name in names:
+        args += ["-d", name]
+    return certbot.run("certonly", *args, *extra)
+
+
+@pytest.fixture
+def account(cloudflare_api, credentials_file):
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_token(TOKEN)
+    return credentials_file(dns_cloudflare_ext_api_token=TOKEN)
+
+
+def test_apex_and_wildcard_certificate_is_issued(certbot, nameserver, account, cloudflare_api):
+    result = issue(certbot, nameserver, account, "example.test", "*.example.test")
+
+    assert result.returncode == 0, result.stderr
+    assert certbot.certificate_names("example.test") == ["*.example.test", "example.test"]
+    assert cloudflare_api.records(type="TXT") == []
+    assert TOKEN not in certbot.log_text() + result.stdout + result.stderr
+
+
+def test_renewal_reuses_the_saved_options(certbot, nameserver, account, cloudflare_api):
+    first = issue(certbot, nameserver, account, "example.test")
+    assert first.returncode == 0, first.stderr
+    serial = certbot.certificate("example.test").serial_number
+    conf = certbot.renewal_conf("example.test")
+    assert "authenticator = dns-cloudflare-ext" in conf
+    assert f"dns_cloudflare_ext_credentials = {account}" in conf
+    assert TOKEN not in conf
+    cloudflare_api.reset_calls()
+
+    renewed = certbot.run("renew", "--force-renewal")
+
+    assert renewed.returncode == 0, renewed.stderr
+    assert certbot.certificate("example.test").serial_number != serial
+    assert any(call.method == "POST" for call in cloudflare_api.calls)
+    assert cloudflare_api.records(type="TXT") == []
+
+
+def test_wrong_token_fails_with_the_hint_and_leaves_nothing(
+    certbot, nameserver, cloudflare_api, credentials_file
+):
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_token(TOKEN)
+    wrong = credentials_file(dns_cloudflare_ext_api_token=WRONG_TOKEN)
+
+    result = issue(certbot, nameserver, wrong, "example.test")
+
+    assert result.returncode != 0
+    assert (
+        f"the API token in {wrong} is not valid; copy it whole, or roll a new one"
+        in result.stderr
+    )
+    assert "error 9109" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cloudflare_api.records(type="TXT") == []
+    assert WRONG_TOKEN not in certbot.log_text() + result.stdout + result.stderr
+
+
+def test_token_for_another_zone_names_the_zones_tried(
+    certbot, nameserver, cloudflare_api, credentials_file
+):
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_zone("other.test")
+    cloudflare_api.add_token(TOKEN, zones=["other.test"])
+    creds = credentials_file(dns_cloudflare_ext_api_token=TOKEN)
+
+    result = issue(certbot, nameserver, creds, "www.example.test")
+
+    assert result.returncode != 0
+    assert (
+        "No Cloudflare zone for '_acme-challenge.www.example.test' is visible to the "
+        f"credentials in {creds} (tried www.example.test, example.test, test)"
+    ) in result.stderr
+    assert cloudflare_api.records(type="TXT") == []
+
+
+def test_failed_validation_still_removes_the_records(
+    certbot, nameserver, account, cloudflare_api
+):
+    # The CA asks the nameserver, which refuses: validation fails after the
+    # plugin saw the records (it checks a different, working address).
+    nameserver.inject_fault("refused", times=-1)
+
+    result = issue(
+        certbot,
+        nameserver,
+        account,
+        "example.test",
+        extra=["--dns-cloudflare-ext-no-propagation-check",
+               "--dns-cloudflare-ext-propagation-seconds", "0"],
+    )
+
+    assert result.returncode != 0
+    assert cloudflare_api.records(type="TXT") == []
+    assert any(call.method == "DELETE" for call in cloudflare_api.calls)
