@@ -59,6 +59,7 @@ def nameserver(
         yield _session_nameserver
     finally:
         _session_nameserver.api = idle_api
+        _session_nameserver.clear_faults()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Credentials files and environments: what works, and the one line each mistake gets."""
+"""Credentials from files and the environment: what works, and each mistake's line."""
 
 from __future__ import annotations
 
@@ -100,9 +100,11 @@ BAD_FILES = [
     ),
     (
         "token-in-key-slot",
-        f"dns_cloudflare_ext_email = a@example.com\ndns_cloudflare_ext_api_key = {TOKEN}\n",
+        "dns_cloudflare_ext_email = a@example.com\n"
+        f"dns_cloudflare_ext_api_key = {TOKEN}\n",
         "dns_cloudflare_ext_api_key",
-        r"holds an API token, not a Global API Key; move it to dns_cloudflare_ext_api_token",
+        r"holds an API token, not a Global API Key; "
+        r"move it to dns_cloudflare_ext_api_token",
     ),
     (
         "unbalanced-quote",
@@ -191,7 +193,8 @@ def test_official_plugin_file_works_unchanged(tmp_path):
 def test_our_key_wins_over_official_key_with_a_warning(tmp_path, caplog):
     path = write(
         tmp_path,
-        f"dns_cloudflare_api_token = {OTHER_TOKEN}\ndns_cloudflare_ext_api_token = {TOKEN}\n",
+        f"dns_cloudflare_api_token = {OTHER_TOKEN}\n"
+        f"dns_cloudflare_ext_api_token = {TOKEN}\n",
     )
 
     with caplog.at_level(logging.WARNING):

@@ -9,11 +9,24 @@ pytestmark = pytest.mark.e2e
 TOKEN = "e2eToken-SECRET-0123456789abcdefghijklmn"
 WRONG_TOKEN = "wrongToken-SECRET-0123456789abcdefghijk"
 
+#: --dns-cloudflare-ext-backend values, and the library the log then names.
+BACKENDS = {"sdk": "the cloudflare SDK", "lexicon": "dns-lexicon"}
+on_both_backends = pytest.mark.parametrize("certbot", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def certbot(certbot, request):
+    """Let a test choose the backend; unparametrized tests leave it to auto."""
+    certbot.backend = getattr(request, "param", None)
+    return certbot
+
 
 def issue(certbot, nameserver, credentials, *names, extra=()):
     args = ["--authenticator", "dns-cloudflare-ext"]
     args += ["--dns-cloudflare-ext-credentials", str(credentials)]
     args += ["--dns-cloudflare-ext-nameservers", f"127.0.0.1:{nameserver.port}"]
+    if certbot.backend:
+        args += ["--dns-cloudflare-ext-backend", certbot.backend]
     for name in names:
         args += ["-d", name]
     return certbot.run("certonly", *args, *extra)
@@ -26,15 +39,23 @@ def account(cloudflare_api, credentials_file):
     return credentials_file(dns_cloudflare_ext_api_token=TOKEN)
 
 
-def test_apex_and_wildcard_certificate_is_issued(certbot, nameserver, account, cloudflare_api):
+@on_both_backends
+def test_apex_and_wildcard_certificate_is_issued(
+    certbot, nameserver, account, cloudflare_api
+):
     result = issue(certbot, nameserver, account, "example.test", "*.example.test")
 
     assert result.returncode == 0, result.stderr
-    assert certbot.certificate_names("example.test") == ["*.example.test", "example.test"]
+    assert certbot.certificate_names("example.test") == [
+        "*.example.test",
+        "example.test",
+    ]
     assert cloudflare_api.records(type="TXT") == []
     assert TOKEN not in certbot.log_text() + result.stdout + result.stderr
+    assert f"through {BACKENDS[certbot.backend]}" in certbot.log_text()
 
 
+@on_both_backends
 def test_renewal_reuses_the_saved_options(certbot, nameserver, account, cloudflare_api):
     first = issue(certbot, nameserver, account, "example.test")
     assert first.returncode == 0, first.stderr
@@ -43,6 +64,7 @@ def test_renewal_reuses_the_saved_options(certbot, nameserver, account, cloudfla
     assert "authenticator = dns-cloudflare-ext" in conf
     assert f"dns_cloudflare_ext_credentials = {account}" in conf
     assert TOKEN not in conf
+    assert f"dns_cloudflare_ext_backend = {certbot.backend}" in conf
     cloudflare_api.reset_calls()
 
     renewed = certbot.run("renew", "--force-renewal")
@@ -53,6 +75,7 @@ def test_renewal_reuses_the_saved_options(certbot, nameserver, account, cloudfla
     assert cloudflare_api.records(type="TXT") == []
 
 
+@on_both_backends
 def test_wrong_token_fails_with_the_hint_and_leaves_nothing(
     certbot, nameserver, cloudflare_api, credentials_file
 ):
@@ -73,6 +96,7 @@ def test_wrong_token_fails_with_the_hint_and_leaves_nothing(
     assert WRONG_TOKEN not in certbot.log_text() + result.stdout + result.stderr
 
 
+@on_both_backends
 def test_token_for_another_zone_names_the_zones_tried(
     certbot, nameserver, cloudflare_api, credentials_file
 ):
@@ -91,6 +115,7 @@ def test_token_for_another_zone_names_the_zones_tried(
     assert cloudflare_api.records(type="TXT") == []
 
 
+@on_both_backends
 def test_failed_validation_still_removes_the_records(
     certbot, nameserver, account, cloudflare_api
 ):
@@ -103,8 +128,11 @@ def test_failed_validation_still_removes_the_records(
         nameserver,
         account,
         "example.test",
-        extra=["--dns-cloudflare-ext-no-propagation-check",
-               "--dns-cloudflare-ext-propagation-seconds", "0"],
+        extra=[
+            "--dns-cloudflare-ext-no-propagation-check",
+            "--dns-cloudflare-ext-propagation-seconds",
+            "0",
+        ],
     )
 
     assert result.returncode != 0

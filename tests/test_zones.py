@@ -113,5 +113,6 @@ def test_zone_outside_the_account_lists_the_guesses(cloudflare_api, backend):
     assert str(caught.value) == (
         "No Cloudflare zone for '_acme-challenge.www.example.org' is visible to the "
         "credentials in cloudflare.ini (tried www.example.org, example.org, org); "
-        "add the domain to this Cloudflare account, or give the token access to its zone"
+        "add the domain to this Cloudflare account, or give the token access to "
+        "its zone"
     )

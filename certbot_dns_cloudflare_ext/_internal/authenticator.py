@@ -13,6 +13,8 @@ from certbot.plugins import dns_common
 
 from . import credentials as _credentials
 from .settings import (
+    BACKENDS,
+    DEFAULT_API_TIMEOUT,
     DEFAULT_INTERVAL,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
@@ -99,6 +101,19 @@ class Authenticator(dns_common.DNSAuthenticator):
             type=int,
             help="Retries of an API call that hit a rate limit or a server error.",
         )
+        add(
+            "api-timeout",
+            default=DEFAULT_API_TIMEOUT,
+            type=float,
+            help="Seconds one Cloudflare API request may take before it is retried.",
+        )
+        add(
+            "backend",
+            default="auto",
+            choices=BACKENDS,
+            help="Library that talks to Cloudflare: the cloudflare SDK (4 or later), "
+            "dns-lexicon, or auto (the SDK when usable, else lexicon).",
+        )
 
     def more_info(self) -> str:
         return (
@@ -123,7 +138,7 @@ class Authenticator(dns_common.DNSAuthenticator):
         solver = self._prepare_solver()
         batch = [
             Challenge(
-                achall.validation_domain_name(achall.identifier.value),
+                achall.validation_domain_name(_identifier_value(achall)),
                 achall.validation(achall.account_key),
             )
             for achall in achalls
@@ -140,13 +155,10 @@ class Authenticator(dns_common.DNSAuthenticator):
         if not path:
             self._credentials = _credentials.load_environment()
         if self._credentials is None:
-            self._configure_credentials(
-                "credentials", "Cloudflare credentials INI file", None, self._check_file
-            )
+            # certbot asks for a missing path; load_file checks each answer.
+            label = "Cloudflare credentials INI file"
+            self._configure_file("credentials", label, _credentials.load_file)
             self._credentials = _credentials.load_file(self.conf("credentials"))
-
-    def _check_file(self, configuration: dns_common.CredentialsConfiguration) -> None:
-        _credentials.parse(configuration.confobj, source=configuration.confobj.filename)
 
     def _settings(self) -> Settings:
         return Settings(
@@ -159,6 +171,8 @@ class Authenticator(dns_common.DNSAuthenticator):
             nameservers=parse_nameservers(self.conf("nameservers")),
             follow_cnames=not self.conf("no-follow-cnames"),
             retries=self.conf("retries"),
+            api_timeout=self.conf("api-timeout"),
+            backend=self.conf("backend"),
         )
 
     def _prepare_solver(self) -> Solver:
@@ -183,3 +197,9 @@ class Authenticator(dns_common.DNSAuthenticator):
 
     def _cleanup(self, domain: str, validation_name: str, validation: str) -> None:
         raise NotImplementedError("cleanup() handles the whole batch")
+
+
+def _identifier_value(achall: achallenges.AnnotatedChallenge) -> str:
+    """Return the name a challenge validates; older certbot (2.1) calls it domain."""
+    identifier = getattr(achall, "identifier", None)
+    return identifier.value if identifier is not None else achall.domain

@@ -71,27 +71,52 @@ class Credentials:
 
 
 def load_file(path: str) -> Credentials:
-    """Parse the credentials ini at ``path`` with certbot's helper."""
+    """Parse the credentials ini at ``path``; no message ever quotes a line of it."""
     import configobj
-    from certbot import errors
-    from certbot.plugins.dns_common import CredentialsConfiguration
+    from certbot.plugins.dns_common import validate_file_permissions
+
+    if not os.path.exists(path):
+        fix = "create it, or correct --dns-cloudflare-ext-credentials"
+        raise CredentialsError(path, None, "does not exist", fix)
+    if os.path.isdir(path):
+        fix = "give the path of the ini file, not of its directory"
+        raise CredentialsError(path, None, "is a directory", fix)
+    # certbot's own warning when others may read the file.
+    validate_file_permissions(path)
 
     try:
-        confobj = CredentialsConfiguration(path).confobj
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8-sig")
+    except OSError as exc:
+        fix = "make it readable by the user that runs certbot"
+        problem = f"cannot be read ({exc.strerror})"
+        raise CredentialsError(path, None, problem, fix) from None
     except UnicodeDecodeError:
         raise CredentialsError(
             path, None, "is not UTF-8 text", "save it as UTF-8"
         ) from None
-    except errors.PluginError as exc:
-        if not isinstance(exc.__context__, configobj.ConfigObjError):
-            raise
+
+    try:
+        confobj = configobj.ConfigObj(text.splitlines())
+    except configobj.ConfigObjError as exc:
         raise CredentialsError(
             path,
             None,
-            f"cannot be parsed ({exc.__context__})",
-            "write one key = value per line; quote a value with matching quotes or none",
+            f"cannot be parsed ({_parse_problem(exc)})",
+            "write one key = value per line, quoting a value with matching quotes",
         ) from None
     return parse(confobj, source=path)
+
+
+def _parse_problem(exc: Exception) -> str:
+    """Describe configobj's first complaint without the line it quotes."""
+    first = (getattr(exc, "errors", None) or [exc])[0]
+    text = str(first)
+    # configobj quotes a line it cannot read, and that line may be a bare secret.
+    if text.startswith("Invalid line"):
+        number = getattr(first, "line_number", "?")
+        return f"line {number} is neither key = value nor a [section]"
+    return text
 
 
 def load_environment(environ: Mapping[str, str] = os.environ) -> Credentials | None:
@@ -99,6 +124,9 @@ def load_environment(environ: Mapping[str, str] = os.environ) -> Credentials | N
     values: dict[str, str] = {}
     used: list[str] = []
     for name, variables in ENVIRONMENT.items():
+        # A token wins over an email and Global API Key set for other tools.
+        if name in ("email", "api_key") and PREFIX + "api_token" in values:
+            continue
         for variable in variables:
             found = _read_variable(environ, variable)
             if found is not None:
@@ -119,10 +147,11 @@ def parse(conf: Mapping[str, object], *, source: str) -> Credentials:
 
     zone_ids = _parse_zone_ids(_field(top, "zone_id", source), source)
     default = _account(top, source, required=not sections)
-    per_zone = {
-        _zone_name(zone): _account(keys, f"{source} [{zone}]", required=True)
-        for zone, keys in sections.items()
-    }
+    per_zone: dict[str, Account] = {}
+    for zone, keys in sections.items():
+        where = f"{source} [{zone}]"
+        per_zone[_zone_name(zone)] = _account(keys, where, required=True)
+        zone_ids |= _parse_zone_ids(_field(keys, "zone_id", where), where)
     return Credentials(source, default, per_zone, zone_ids)
 
 

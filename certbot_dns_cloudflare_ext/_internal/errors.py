@@ -15,6 +15,7 @@ class Code(enum.IntEnum):
 
     PERMISSION = 0
     RATE_LIMITED = 971
+    INVALID_API_TOKEN = 1000
     TLD_REFUSED = 1038
     HEADER_FORMAT = 6003
     KEY_FORMAT = 6103
@@ -26,6 +27,7 @@ class Code(enum.IntEnum):
     INVALID_TOKEN = 9109
     AUTHENTICATION = 10000
     LOCKED_OUT = 10100
+    RECORD_NOT_FOUND = 81044
     CNAME_CONFLICT = 81053
     RECORD_EXISTS = 81057
     IDENTICAL_RECORD_EXISTS = 81058
@@ -37,15 +39,18 @@ ALREADY_EXISTS = frozenset({Code.RECORD_EXISTS, Code.IDENTICAL_RECORD_EXISTS})
 #: Codes that mean "slow down"; the client retries them before we see them.
 RATE_LIMIT_CODES = frozenset({Code.RATE_LIMITED, Code.LOCKED_OUT})
 
+_INVALID_TOKEN_HINT = (
+    "the API token in {source} is not valid; copy it whole, or roll a new one at "
+    + TOKENS_URL
+)
+
 _HINTS: Mapping[int, str] = {
     Code.HEADER_FORMAT: (
         "the credentials are malformed: a token is probably in the API key slot, "
         "or the value has stray quotes or whitespace; copy it again into {source}"
     ),
-    Code.INVALID_TOKEN: (
-        "the API token in {source} is not valid; copy it whole, or roll a new one at "
-        + TOKENS_URL
-    ),
+    Code.INVALID_TOKEN: _INVALID_TOKEN_HINT,
+    Code.INVALID_API_TOKEN: _INVALID_TOKEN_HINT,
     Code.BAD_EMAIL_OR_KEY: (
         "the email or Global API Key in {source} is wrong; check both, or switch to "
         "an API token"
@@ -71,6 +76,13 @@ _HINTS: Mapping[int, str] = {
     ),
     Code.INVALID_TTL: "Cloudflare rejected the TTL; use 1 (automatic) or 60-86400",
 }
+
+#: For answers that may pass: 5xx, an HTML error page, a timeout, a dropped line.
+_UNAVAILABLE_HINT = (
+    "Cloudflare's API kept failing; try again later (status: "
+    "https://www.cloudflarestatus.com), or raise --dns-cloudflare-ext-retries or "
+    "--dns-cloudflare-ext-api-timeout"
+)
 
 _ZONE_LIST_HINT = (
     "the token in {source} cannot list zones: give it Zone:Zone:Read, or pin the "
@@ -100,7 +112,41 @@ class OptionError(Error):
     def __init__(self, option: str, value: object, fix: str) -> None:
         self.option = option
         self.value = value
+        self.fix = fix
         super().__init__(f"--{option} {value!r} is not usable; {fix}")
+
+
+class VariableError(Error):
+    """An environment variable read by the hooks has a value we cannot use."""
+
+    def __init__(self, variable: str, value: object, fix: str) -> None:
+        self.variable = variable
+        self.value = value
+        self.fix = fix
+        super().__init__(
+            f"environment variable {variable}={value!r} is not usable; {fix}"
+        )
+
+
+class StateError(Error):
+    """The manual hooks' private state file or its directory is not safe to use."""
+
+    def __init__(self, path: str, problem: str, fix: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}; {fix}")
+
+
+class ZonesNotListable(Error):
+    """The credentials cannot list all their zones in one call, so sweep needs names."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__(
+            f"The credentials in {source} cannot list all their zones in one call "
+            "(no Zone:Read, or more than one page of zones); name the zones to sweep, "
+            "e.g. certbot-dns-cloudflare-ext sweep example.com"
+        )
 
 
 class CloudflareError(Error):
@@ -114,12 +160,15 @@ class CloudflareError(Error):
         code: int | None,
         message: str,
         hint: str | None,
+        transient: bool = False,
     ) -> None:
         self.step = step
         self.name = name
         self.code = code
         self.message = message
         self.hint = hint
+        #: No definite refusal (5xx, timeout, dropped line): the call may have worked.
+        self.transient = transient
         what = f"error {code}: {message}" if code is not None else message
         text = f"Cloudflare API failed to {step} for {name!r} ({what})"
         super().__init__(f"{text}; {hint}" if hint else text)
@@ -165,6 +214,20 @@ class PropagationTimeout(Error):
         )
 
 
+class NameserversUnknown(Error):
+    """No address of a zone's nameservers was found, so nothing can be checked."""
+
+    def __init__(self, zone: str, hosts: Sequence[str]) -> None:
+        self.zone = zone
+        self.hosts = tuple(hosts)
+        listed = ", ".join(self.hosts) or "no NS records"
+        super().__init__(
+            f"Found no address of the nameservers of zone {zone!r} ({listed}); "
+            "name reachable ones with --dns-cloudflare-ext-nameservers, or pass "
+            "--dns-cloudflare-ext-no-propagation-check"
+        )
+
+
 def cloudflare_error(
     step: str,
     name: str,
@@ -172,9 +235,12 @@ def cloudflare_error(
     code: int | None,
     message: str,
     source: str,
+    transient: bool = False,
 ) -> CloudflareError:
     """Build the error for one failed API call, with the hint for its code."""
     hint = _HINTS.get(code) if code is not None else None
+    if hint is None and transient:
+        hint = _UNAVAILABLE_HINT
     if code == Code.PERMISSION and ("zone.list" in message or "zone.read" in message):
         hint = _ZONE_LIST_HINT
     return CloudflareError(
@@ -183,4 +249,5 @@ def cloudflare_error(
         code=code,
         message=message,
         hint=hint.format(source=source) if hint else None,
+        transient=transient,
     )

@@ -21,10 +21,15 @@ _QUERY_TIMEOUT = 3.0
 
 @dataclass(frozen=True)
 class Answer:
-    """One server's answer: its status word and the values of the asked type."""
+    """One server's answer: its status word, the values of the asked type, its zone.
+
+    ``zone`` is the owner of the SOA record the server sent along, that is the
+    zone that holds (or would hold) the asked name, when the server named one.
+    """
 
     status: str
     values: frozenset[str] = frozenset()
+    zone: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,15 +59,16 @@ def query(
         if rrset.rdtype == wanted
         for rdata in rrset
     }
-    return Answer(rcode, frozenset(values))
+    return Answer(rcode, frozenset(values), _zone_of(response))
 
 
 def recursive_query(name: str, rdtype: str) -> Answer:
     """Ask the system's recursive resolver, for names outside Cloudflare."""
     try:
         answer = dns.resolver.resolve(name, rdtype, raise_on_no_answer=False)
-    except dns.resolver.NXDOMAIN:
-        return Answer("NXDOMAIN")
+    except dns.resolver.NXDOMAIN as exc:
+        zones = [_zone_of(response) for response in exc.responses().values()]
+        return Answer("NXDOMAIN", zone=next((z for z in zones if z), None))
     except dns.resolver.NoNameservers:
         return Answer("SERVFAIL")
     except dns.exception.Timeout:
@@ -70,7 +76,7 @@ def recursive_query(name: str, rdtype: str) -> Answer:
     except dns.exception.DNSException as exc:
         return Answer(f"network error ({exc.__class__.__name__})")
     values = {_text(rdata) for rdata in answer.rrset or ()}
-    return Answer("NOERROR", frozenset(values))
+    return Answer("NOERROR", frozenset(values), _zone_of(answer.response))
 
 
 def addresses(hostnames: list[str], port: int = 53) -> list[Address]:
@@ -101,8 +107,20 @@ def _text(rdata: object) -> str:
     """Give TXT strings joined and unquoted; other types as names without a dot."""
     strings = getattr(rdata, "strings", None)
     if strings is not None:
-        return b"".join(strings).decode("utf-8", "replace")
+        text = b"".join(strings).decode("utf-8", "replace")
+        # Content saved with its quotes escaped is served with literal quotes.
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1]
+        return text
     return rdata.to_text().rstrip(".").lower()
+
+
+def _zone_of(response: dns.message.Message) -> str | None:
+    """Return the owner of the SOA in an answer or its authority section, if any."""
+    for rrset in (*response.answer, *response.authority):
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return rrset.name.to_text().rstrip(".").lower() or None
+    return None
 
 
 def _is_address(host: str) -> bool:

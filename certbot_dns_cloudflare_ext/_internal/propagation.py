@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,11 @@ from . import lookup
 from .errors import PropagationTimeout
 from .lookup import Address, Answer
 
-#: How soon after the records are written the first check runs.
-_FIRST_CHECK = 0.5
+logger = logging.getLogger(__name__)
+
+#: The pause after the first check; each later pause doubles, up to the interval.
+#: Cloudflare usually serves a record within seconds, so early checks pay off.
+_FIRST_PAUSE = 0.5
 #: How often progress is reported to the user.
 _PROGRESS_EVERY = 10.0
 
@@ -39,7 +43,9 @@ def wait_for_propagation(
     """Poll until every address serves every expected value; return the seconds waited.
 
     Each address is asked on its own: Cloudflare's anycast nameservers do not
-    update at the same moment, and the CA may ask any one of them.
+    update at the same moment, and the CA may ask any one of them. The first
+    check runs at once and the pauses grow from half a second to ``interval``,
+    so a record served after a few seconds is seen within a fraction of one.
     """
     pending = list(expectations)
     servers = len({e.address for e in expectations})
@@ -49,16 +55,27 @@ def wait_for_propagation(
     reported = -_PROGRESS_EVERY
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        delay = min(_FIRST_CHECK, interval)
+        pause = min(_FIRST_PAUSE, interval)
+        polls = 0
         while True:
             answers = list(pool.map(lambda e: query(e.address, e.name, "TXT"), pending))
             for expectation, answer in zip(pending, answers, strict=True):
                 last[expectation] = _describe(answer, expectation.values)
             pending = [e for e in pending if last[e] != "served"]
-            if not pending:
-                return clock() - start
-
             elapsed = clock() - start
+            polls += 1
+            missing = _by_address(pending, last)
+            logger.debug(
+                "Propagation check %d at %.1f s: %d of %d answers complete%s",
+                polls,
+                elapsed,
+                len(expectations) - len(pending),
+                len(expectations),
+                "".join(f"; {server}: {answer}" for server, answer in missing.items()),
+            )
+            if not pending:
+                return elapsed
+
             if elapsed >= timeout:
                 raise PropagationTimeout(timeout, _by_address(pending, last))
             if elapsed - reported >= _PROGRESS_EVERY:
@@ -68,8 +85,8 @@ def wait_for_propagation(
                     f"{servers} Cloudflare nameserver{'s' * (servers != 1)} "
                     f"({elapsed:.0f} s of {timeout:g} s)"
                 )
-            sleep(min(delay, timeout - elapsed))
-            delay = interval
+            sleep(min(pause, timeout - elapsed))
+            pause = min(pause * 2, interval)
 
 
 def _describe(answer: Answer, expected: frozenset[str]) -> str:

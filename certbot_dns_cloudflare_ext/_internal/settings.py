@@ -14,6 +14,10 @@ DEFAULT_WORKERS = 8
 DEFAULT_TIMEOUT = 120
 DEFAULT_INTERVAL = 2.0
 DEFAULT_RETRIES = 4
+#: Seconds one API request may take before it is abandoned and retried.
+DEFAULT_API_TIMEOUT = 30.0
+#: Values of --dns-cloudflare-ext-backend: the library that talks to Cloudflare.
+BACKENDS = ("auto", "sdk", "lexicon")
 #: The plain sleep when the propagation check is turned off and no wait is given.
 DEFAULT_BLIND_WAIT = 10
 
@@ -31,6 +35,8 @@ class Settings:
     nameservers: tuple[Address, ...] = ()
     follow_cnames: bool = True
     retries: int = DEFAULT_RETRIES
+    api_timeout: float = DEFAULT_API_TIMEOUT
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         _require(
@@ -59,6 +65,18 @@ class Settings:
             "use 0 or more",
         )
         _require(0 <= self.retries <= 10, "retries", self.retries, "use 0 to 10")
+        _require(
+            0 < self.api_timeout <= 300,
+            "api-timeout",
+            self.api_timeout,
+            "use a number of seconds above 0 and at most 300",
+        )
+        _require(
+            self.backend in BACKENDS,
+            "backend",
+            self.backend,
+            "use " + ", ".join(BACKENDS),
+        )
 
     @property
     def extra_wait(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -11,12 +12,12 @@ from dataclasses import dataclass, field
 
 from . import lookup
 from .credentials import Account, Credentials
-from .delegation import follow_cnames
-from .errors import CloudflareError, DelegationError, Error, ZoneNotFound
+from .delegation import follow_cnames, unreachable_target
+from .errors import CloudflareError, Error, NameserversUnknown, ZoneNotFound
 from .lookup import Address, Answer
 from .names import longest_zone, to_ascii
 from .propagation import Expectation, wait_for_propagation
-from .records import Backend, Record, Zone
+from .records import COMMENT, Backend, Record, Zone
 from .settings import Settings
 from .zones import ZoneFinder
 
@@ -77,7 +78,12 @@ class Solver:
         self._backends: dict[int, Backend] = {}
         self._finders: dict[int, ZoneFinder] = {}
         self._servers: dict[str, list[Address]] = {}
+        self._cnames: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
+        # Guards the caches that planning fills from worker threads: each zone,
+        # client and nameserver list is then looked up once, not once per thread.
+        self._plan_lock = threading.RLock()
+        self._outage: CloudflareError | None = None
 
     def perform(self, challenges: Sequence[Challenge]) -> None:
         """Write every challenge's record, then wait until the CA can see them all."""
@@ -87,7 +93,9 @@ class Solver:
 
     def plan(self, challenges: Sequence[Challenge]) -> list[Placement]:
         """Decide the zone and final name of every record before writing any."""
-        return [self._place(challenge) for challenge in challenges]
+        # Following CNAMEs costs DNS round trips per name, so names go side by side.
+        with ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
+            return list(pool.map(self._place, challenges))
 
     def deploy(self, placements: Sequence[Placement]) -> list[Written]:
         """Create the records concurrently; on any failure remove them all and raise."""
@@ -128,27 +136,82 @@ class Solver:
         """Return the client for the credentials that manage ``name``."""
         account = self._account_for(name)
         key = id(account)
-        if key not in self._backends:
-            source = self.credentials.source
-            self._backends[key] = self._backend_factory(account, source, self.settings)
-            self._finders[key] = ZoneFinder(
-                self._backends[key], self.credentials.zone_ids
-            )
-        return self._backends[key]
+        with self._plan_lock:
+            if key not in self._backends:
+                source = self.credentials.source
+                section = longest_zone(name, self.credentials.per_zone)
+                if section:
+                    # Errors then name the [zone] section whose credentials failed.
+                    source = f"{source} [{section}]"
+                backend = self._backend_factory(account, source, self.settings)
+                self._finders[key] = ZoneFinder(backend, self.credentials.zone_ids)
+                self._backends[key] = backend
+            return self._backends[key]
 
     def find_zone(self, name: str) -> Zone:
         """Return the zone ``name`` lies in, through its credentials' zone finder."""
-        self.backend_for(name)
-        return self._finders[id(self._account_for(name))].find(name)
+        with self._plan_lock:
+            # A lookup that spent its retries means Cloudflare fails every name.
+            if self._outage is not None:
+                raise self._outage
+            self.backend_for(name)
+            try:
+                return self._finders[id(self._account_for(name))].find(name)
+            except CloudflareError as exc:
+                error = exc
+                if not longest_zone(name, [exc.name]):
+                    # A listing of all zones failed: name the name it was for.
+                    error = CloudflareError(
+                        exc.step,
+                        name,
+                        code=exc.code,
+                        message=exc.message,
+                        hint=exc.hint,
+                        transient=exc.transient,
+                    )
+                if error.transient:
+                    self._outage = error
+                if error is exc:
+                    raise
+                raise error from exc
 
     def nameservers(self, zone: Zone) -> list[Address]:
         """Return the addresses to ask about ``zone``: the override, or its own NS."""
         if self.settings.nameservers:
-            return lookup.addresses_of(self.settings.nameservers)
-        if zone.name not in self._servers:
-            hosts = list(zone.name_servers) or lookup.nameservers_of(zone.name)
-            self._servers[zone.name] = lookup.addresses(hosts)
-        return self._servers[zone.name]
+            found = lookup.addresses_of(self.settings.nameservers)
+            hosts = [host for host, _ in self.settings.nameservers]
+        else:
+            with self._plan_lock:
+                if zone.name not in self._servers:
+                    hosts = list(zone.name_servers) or lookup.nameservers_of(zone.name)
+                    self._servers[zone.name] = lookup.addresses(hosts)
+                found = self._servers[zone.name]
+                hosts = list(zone.name_servers)
+
+        # With no address to ask, the check would pass without asking anyone.
+        if not found:
+            raise NameserversUnknown(zone.name, hosts)
+        return found
+
+    def find_written(self, placements: Sequence[Placement]) -> list[Written]:
+        """Find the records an earlier process wrote for ``placements``.
+
+        A record counts as ours only with the exact name, the exact value and our
+        comment marker, so a hook that runs apart from the create never deletes
+        a record someone else made.
+        """
+        found = []
+        for placement in placements:
+            name, value = placement.record_name, placement.challenge.validation
+            records = placement.backend.find_records(placement.zone, "TXT", name, value)
+            found += [Written(placement, r) for r in records if r.comment == COMMENT]
+        return found
+
+    def visible_zones(self) -> list[Zone] | None:
+        """List the zones the default credentials see, or None if one listing cannot."""
+        with self._plan_lock:
+            self.backend_for("")
+            return self._finders[id(self._account_for(""))].visible_zones()
 
     def _account_for(self, name: str) -> Account:
         zone = longest_zone(name, self.credentials.per_zone)
@@ -156,45 +219,38 @@ class Solver:
 
     def _place(self, challenge: Challenge) -> Placement:
         name = to_ascii(challenge.validation_name)
-        zone = self.find_zone(name)
         if not self.settings.follow_cnames:
+            zone = self.find_zone(name)
             return Placement(challenge, name, zone, self.backend_for(name))
 
-        chain = follow_cnames(name, self._cname_asker(zone))
-        if len(chain) > 1 and not self._explicit_cname(zone, name):
-            logger.info(
-                "%s is only covered by a wildcard CNAME; writing the record there",
-                name,
-            )
-            chain = [name]
+        # Delegation exists so that the credentials need to see the target's zone
+        # only; the challenge name's own zone may be invisible to them.
+        try:
+            first: Zone | None = self.find_zone(name)
+        except ZoneNotFound:
+            first = None
+        explicit = functools.partial(self._explicit_cname, first) if first else None
+        chain = follow_cnames(name, self._ask_cname, explicit)
         target = chain[-1]
-        if target == name:
-            return Placement(challenge, name, zone, self.backend_for(name))
+        if first is not None and target == name:
+            return Placement(challenge, name, first, self.backend_for(name))
 
         try:
-            target_zone = self.find_zone(target)
+            zone = self.find_zone(target)
         except ZoneNotFound:
-            if self._ask_anywhere(target, "SOA").status in ("NXDOMAIN", "REFUSED"):
-                raise DelegationError(chain, "the last target does not exist") from None
-            raise DelegationError(
-                chain, "the last target is outside the zones these credentials can edit"
-            ) from None
+            if target == name:
+                raise
+            raise unreachable_target(chain, self._ask_anywhere(target, "SOA")) from None
         logger.info("%s is delegated by CNAME to %s", name, target)
-        return Placement(challenge, target, target_zone, self.backend_for(target))
+        return Placement(challenge, target, zone, self.backend_for(target))
 
-    def _cname_asker(self, first_zone: Zone) -> Callable[[str], Answer]:
-        def ask(name: str) -> Answer:
-            try:
-                zone = (
-                    first_zone
-                    if longest_zone(name, [first_zone.name])
-                    else self.find_zone(name)
-                )
-            except Error:
-                return self._ask_anywhere(name, "CNAME")
-            return _first_answer(self.nameservers(zone), name, "CNAME")
-
-        return ask
+    def _ask_cname(self, name: str) -> Answer:
+        """Ask for the CNAME at ``name``, at its zone's nameservers if we know them."""
+        try:
+            servers = self.nameservers(self.find_zone(name))
+        except Error:
+            return self._ask_anywhere(name, "CNAME")
+        return _first_answer(servers, name, "CNAME")
 
     def _ask_anywhere(self, name: str, rdtype: str) -> Answer:
         if self.settings.nameservers:
@@ -203,13 +259,42 @@ class Solver:
 
     def _explicit_cname(self, zone: Zone, name: str) -> bool:
         """Tell a CNAME set at ``name`` from one a wildcard synthesises for it."""
-        return bool(self.backend_for(name).find_records(zone, "CNAME", name))
+        # One listing per zone answers for every delegated name in it, so a batch
+        # of delegated names costs one call, not one call per name.
+        with self._plan_lock:
+            if zone.id not in self._cnames:
+                found = self.backend_for(name).find_records(zone, "CNAME")
+                self._cnames[zone.id] = frozenset(to_ascii(r.name) for r in found)
+            return name in self._cnames[zone.id]
 
     def _create_or_error(self, placement: Placement) -> Written | Error:
         try:
             return self._create(placement)
+        except CloudflareError as exc:
+            if exc.transient:
+                self._adopt_unconfirmed(placement, in_flight=exc.code is None)
+            return exc
         except Error as exc:
             return exc
+
+    def _adopt_unconfirmed(self, placement: Placement, *, in_flight: bool) -> None:
+        """Remember a record a failed create may have written, so cleanup finds it."""
+        # Without an answer from the API itself (a timeout, a dropped line, a
+        # proxy's error page) the create may still land; give it one more timeout.
+        if in_flight:
+            self._sleep(self.settings.api_timeout)
+        try:
+            found = self.find_written([placement])
+        except CloudflareError as exc:
+            logger.warning(
+                "Could not check whether TXT record %s was created; look for it in "
+                "the Cloudflare dashboard: %s",
+                placement.record_name,
+                exc,
+            )
+            return
+        with self._lock:
+            self.written += found
 
     def _create(self, placement: Placement) -> Written:
         backend = placement.backend
@@ -239,7 +324,13 @@ class Solver:
         try:
             written.placement.backend.delete_record(zone, record.id)
         except CloudflareError as exc:
-            logger.warning("Could not remove TXT record %s: %s", record.name, exc)
+            logger.warning(
+                "Could not remove TXT record %s in zone %s; delete it in the "
+                "Cloudflare dashboard: %s",
+                record.name,
+                zone.name,
+                exc,
+            )
         else:
             logger.info("Removed TXT record %s", record.name)
 

@@ -67,8 +67,9 @@ class ZoneFinder:
                 except CloudflareError as exc:
                     if exc.code not in _NOT_VISIBLE:
                         raise
-                    # A zone-scoped token is refused for every zone outside its scope.
-                    denied = exc
+                    # A zone-scoped token is refused for every zone outside its scope;
+                    # the first refusal names the most specific guess.
+                    denied = denied or exc
                     continue
                 self._by_name[guess] = zones[0] if zones else None
             zone = self._by_name[guess]

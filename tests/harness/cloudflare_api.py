@@ -35,11 +35,13 @@ SERVICE_UNAVAILABLE = 10001
 QUOTA_EXCEEDED = 10100
 
 _THROTTLE_HINT = "Please wait and consider throttling your request speed"
+_RETRY_SOON = {"Retry-After": "1"}
 _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
     "</body>\r\n</html>\r\n"
 )
+_SETTINGS = ("latency", "propagation_delay", "slow_seconds", "rate_limit")
 _CONTROL_ACTIONS = {
     "config": "configure",
     "reset": "reset_calls",
@@ -191,6 +193,8 @@ class CloudflareAPI(Store):
             raise ValueError(
                 f"unknown fault {kind!r} at {step!r}: see STEPS, FAULT_KINDS"
             )
+        if times == 0 or times < -1:
+            raise ValueError(f"times must be positive or -1 (forever), not {times}")
         self._faults.add(step, kind, times)
 
     def clear_faults(self) -> None:
@@ -200,18 +204,12 @@ class CloudflareAPI(Store):
     def configure(self, **settings: float | list[float] | None) -> dict[str, object]:
         """Set latency, propagation_delay, slow_seconds or rate_limit; return them."""
         for key, value in settings.items():
-            if key not in (
-                "latency",
-                "propagation_delay",
-                "slow_seconds",
-                "rate_limit",
-            ):
-                raise ValueError(f"unknown setting {key!r}")
+            if key not in _SETTINGS:
+                raise ValueError(f"unknown setting {key!r}; use one of {_SETTINGS}")
             if key == "rate_limit":
                 value = (int(value[0]), float(value[1])) if value else None
             setattr(self, key, value)
-        keys = ("latency", "propagation_delay", "slow_seconds", "rate_limit")
-        return {key: getattr(self, key) for key in keys}
+        return {key: getattr(self, key) for key in _SETTINGS}
 
     def state(self) -> dict[str, object]:
         """Return counters, zones and records, as the control plane reports them."""
@@ -284,12 +282,14 @@ class CloudflareAPI(Store):
             return Reply(0, drop=True)
         if kind == "html":
             return Reply(502, _HTML_502.encode(), "text/html")
-        if kind in ("429", "10100"):
-            code = RATE_LIMITED if kind == "429" else QUOTA_EXCEEDED
-            message = _THROTTLE_HINT
-            if code == QUOTA_EXCEEDED:
-                message = f"More than 1200 requests per 300 seconds reached. {message}"
-            return _failure(ApiError(429, code, message, headers={"Retry-After": "1"}))
+        if kind == "429":
+            error = ApiError(429, RATE_LIMITED, _THROTTLE_HINT, headers=_RETRY_SOON)
+            return _failure(error)
+        if kind == "10100":
+            message = (
+                f"More than 1200 requests per 300 seconds reached. {_THROTTLE_HINT}"
+            )
+            return _failure(ApiError(429, QUOTA_EXCEEDED, message, headers=_RETRY_SOON))
         return _failure(ApiError(int(kind), SERVICE_UNAVAILABLE, "Service unavailable"))
 
     def _throttle(self, credential: Credential) -> None:

@@ -175,8 +175,9 @@ def _page(items: list, query: dict[str, str], *, default: int, maximum: int) -> 
     except ValueError:
         message = "page and per_page must be numbers"
         raise ApiError(400, INVALID_PAGING, message) from None
-    if page < 1 or not 5 <= per_page <= maximum:
-        message = f"Invalid paging: page must be >= 1, per_page from 5 to {maximum}"
+    # Cloudflare serves per_page=1, which the official certbot plugin relies on.
+    if page < 1 or not 1 <= per_page <= maximum:
+        message = f"Invalid paging: page must be >= 1, per_page from 1 to {maximum}"
         raise ApiError(400, INVALID_PAGING, message)
 
     chunk = items[(page - 1) * per_page : page * per_page]

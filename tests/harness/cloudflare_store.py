@@ -280,14 +280,23 @@ class Store:
         *,
         ttl: int = AUTO_TTL,
         priority: int | None = None,
+        created_on: str | None = None,
     ) -> dict[str, object]:
-        """Seed a record, validated like the API but served on DNS at once."""
+        """Seed a record, validated like the API but served on DNS at once.
+
+        `created_on` backdates the record, e.g. "2024-01-01T00:00:00.000000Z".
+        """
         found = self.zone_named(zone)
         if found is None:
             raise ValueError(f"no zone {zone!r}; add it with add_zone() first")
         body = {"type": type, "name": name, "content": content, "ttl": ttl}
         body |= {"comment": comment, "priority": priority}
-        return self.create_record(found, body, seeded=True).to_api()
+        record = self.create_record(found, body, seeded=True)
+        if created_on is not None:
+            record = dataclasses.replace(record, created_on=created_on)
+            with self._store_lock:
+                self._records[record.id] = record
+        return record.to_api()
 
     def records(
         self, type: str | None = None, zone: str | None = None

@@ -63,10 +63,16 @@ class Nameserver:
         with self._lock:
             return self._queries
 
+    def clear_faults(self) -> None:
+        """Forget every fault still queued."""
+        self._faults.clear()
+
     def inject_fault(self, kind: str, times: int = 1) -> None:
         """Answer the next `times` TXT queries with `kind` instead (-1: forever)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown nameserver fault {kind!r}; use {FAULT_KINDS}")
+        if times == 0 or times < -1:
+            raise ValueError(f"times must be positive or -1 (forever), not {times}")
         self._faults.add("TXT", kind, times)
 
     def start(self) -> None:

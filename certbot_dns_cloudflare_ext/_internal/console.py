@@ -1,0 +1,50 @@
+"""What the console scripts share: logging, and errors as one line and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+PROGRAM = "certbot-dns-cloudflare-ext"
+
+#: Exit code of a run that failed with one of our errors.
+FAILED = 1
+#: Exit code of a run the user interrupted, as shells report SIGINT.
+INTERRUPTED = 130
+
+
+def configure_logging(verbosity: int, program: str = PROGRAM) -> None:
+    """Log our own messages to stderr: warnings, or progress and API calls if asked.
+
+    Only this package's loggers are raised; the SDK and HTTP libraries stay at
+    WARNING so that no request header can reach the output.
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    handler = _StderrHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{program}: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity else None
+    if level is not None:
+        logging.getLogger("certbot_dns_cloudflare_ext").setLevel(level)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Our console handler, told apart so a second setup replaces it."""
+
+
+def run(command: Callable[[], int], program: str = PROGRAM) -> int:
+    """Run ``command``; turn our errors into one line on stderr and exit code 1."""
+    from .errors import Error
+
+    try:
+        return command()
+    except Error as exc:
+        print(f"{program}: error: {exc}", file=sys.stderr)
+        return FAILED
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        return INTERRUPTED

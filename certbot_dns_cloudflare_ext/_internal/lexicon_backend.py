@@ -1,0 +1,373 @@
+"""The Cloudflare backend built on dns-lexicon's Cloudflare provider.
+
+Records are created, listed and deleted through the provider's own operations.
+Lexicon has no operation that lists zones or verifies a token, so those two go
+through the provider's authenticated request helper, which lexicon 3.11 and all
+later versions have. Where lexicon falls short of the SDK:
+
+- it cannot write or read record comments, so our records carry no marker;
+- its create answers only "done", so learning the new record's id costs a listing;
+- it gives requests no timeout, so each call runs in a thread we stop waiting for.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from lexicon.config import ConfigResolver
+from lexicon.exceptions import LexiconError
+
+from .credentials import Account
+from .errors import ALREADY_EXISTS, CloudflareError, Code, cloudflare_error
+from .names import to_ascii
+from .records import Record, Zone
+
+try:  # dns-lexicon 3.12 and later keep the providers in a private package.
+    from lexicon._private.providers.cloudflare import Provider
+except ImportError:  # dns-lexicon 3.11, as Debian bookworm ships it.
+    from lexicon.providers.cloudflare import Provider
+
+logger = logging.getLogger(__name__)
+
+#: Cloudflare's API root, the one lexicon's provider hard-codes.
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+
+_ZONES_PER_PAGE = 50
+
+# The retry policy is the SDK backend's, so both backends wait alike.
+_RETRY_STATUSES = frozenset({408, 409, 429})
+_FIRST_BACKOFF = 0.5
+_MAX_BACKOFF = 8.0
+_RETRY_WINDOW = 120.0
+
+
+def base_url() -> str:
+    """Return the API root: ``CLOUDFLARE_BASE_URL`` like the SDK, else Cloudflare's.
+
+    This is the one place that points lexicon away from the address it hard-codes,
+    so that both backends always talk to the same API (a proxy, or a test stand-in).
+    """
+    return (os.environ.get("CLOUDFLARE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+class LexiconBackend:
+    """Talk to Cloudflare through dns-lexicon: one provider per zone and credential."""
+
+    def __init__(
+        self,
+        account: Account,
+        source: str,
+        *,
+        retries: int = 4,
+        timeout: float = 30,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self._account = account
+        self._retries = retries
+        self._timeout = timeout
+        self._sleep = sleep
+        self._clock = clock
+        self._providers: dict[tuple[str, str, int | None, bool], Provider] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LexiconBackend(source={self.source!r})"
+
+    def list_zones(self, name: str | None = None) -> tuple[list[Zone], bool]:
+        """List visible zones (optionally with this exact name); say if complete."""
+        query: dict[str, Any] = {"per_page": _ZONES_PER_PAGE}
+        if name:
+            query["name"] = name
+        provider = self._provider(None, lookups=True)
+        payload = self._call(
+            "look up the zone", name or "all zones", provider._get, "/zones", query
+        )
+
+        zones = [_zone(raw) for raw in payload.get("result") or []]
+        total_pages = (payload.get("result_info") or {}).get("total_pages")
+        complete = total_pages == 1 if total_pages else len(zones) < _ZONES_PER_PAGE
+        logger.debug("GET /zones name=%s: %d zones", name, len(zones))
+        return zones, complete
+
+    def create_txt(
+        self, zone: Zone, name: str, content: str, ttl: int
+    ) -> Record | None:
+        """Create a TXT record; return None when an identical one already exists.
+
+        Lexicon 3.12 and later swallow "already exists" themselves; the record
+        found afterwards is then the existing one.
+        """
+        provider = self._provider(zone, ttl=ttl)
+        try:
+            self._call(
+                "create the TXT record",
+                name,
+                provider.create_record,
+                "TXT",
+                name,
+                content,
+            )
+        except CloudflareError as exc:
+            if exc.code in ALREADY_EXISTS:
+                logger.debug("POST dns_records %s: already exists", name)
+                return None
+            raise
+        logger.debug("POST /zones/%s/dns_records %s", zone.id, name)
+
+        # Cleanup deletes by id, and lexicon's answer carries none.
+        found = self.find_records(zone, "TXT", name, content)
+        return found[0] if found else None
+
+    def find_records(
+        self, zone: Zone, type: str, name: str | None = None, content: str | None = None
+    ) -> list[Record]:
+        """List the zone's records of ``type``, filtered by exact name and content."""
+        provider = self._provider(zone)
+        raw = self._call(
+            f"list {type} records",
+            name or zone.name,
+            provider.list_records,
+            type,
+            name,
+            content,
+        )
+        logger.debug("GET /zones/%s/dns_records: %d records", zone.id, len(raw))
+        return [
+            Record(
+                id=item["id"],
+                zone_id=zone.id,
+                name=item["name"],
+                type=item["type"],
+                content=item["content"],
+            )
+            for item in raw
+        ]
+
+    def delete_record(self, zone: Zone, record_id: str) -> None:
+        """Delete one record by id; a record that is already gone counts as deleted."""
+        provider = self._provider(zone)
+        try:
+            self._call(
+                "delete the TXT record", record_id, provider.delete_record, record_id
+            )
+        except CloudflareError as exc:
+            # A retried delete whose first attempt got through finds nothing.
+            if exc.code != Code.RECORD_NOT_FOUND:
+                raise
+        logger.debug("DELETE /zones/%s/dns_records/%s", zone.id, record_id)
+
+    def verify_token(self) -> str:
+        """Return the API token's status, such as ``active``."""
+        provider = self._provider(None)
+        payload = self._call(
+            "verify the API token", self.source, provider._get, "/user/tokens/verify"
+        )
+        return str((payload.get("result") or {}).get("status"))
+
+    def _provider(
+        self, zone: Zone | None, *, ttl: int | None = None, lookups: bool = False
+    ) -> Provider:
+        """Return the provider for ``zone``, built once and bound to its id."""
+        zone_id, zone_name = (zone.id, zone.name) if zone else ("", "")
+        lookups = lookups and bool(self._account.zone_api_token)
+        key = (zone_id, zone_name, ttl, lookups)
+        with self._lock:
+            if key not in self._providers:
+                provider = _build_provider(self._account, zone_name, ttl, lookups)
+                # Binding the id skips lexicon's own zone lookup, which needs the
+                # Zone:Read that a pinned zone id is meant to make unnecessary.
+                provider.domain_id = zone_id or None
+                self._providers[key] = provider
+            return self._providers[key]
+
+    def _call(
+        self, step: str, name: str, operation: Callable[..., Any], *args: Any
+    ) -> Any:
+        """Run one provider operation, retry what may pass, translate what does not."""
+        started = self._clock()
+        attempt = 1
+        while True:
+            try:
+                return _within(self._timeout, operation, *args)
+            except (requests.RequestException, LexiconError) as exc:
+                pause = self._pause_before_retry(exc, attempt, started)
+                if pause is None:
+                    raise self._translate(exc, step, name, attempt) from exc
+                logger.info(
+                    "Cloudflare API failed to %s for %r (%s); retry %d of %d in %.1f s",
+                    step,
+                    name,
+                    _describe(exc)[1],
+                    attempt,
+                    self._retries,
+                    pause,
+                )
+            self._sleep(pause)
+            attempt += 1
+
+    def _pause_before_retry(
+        self, exc: Exception, attempt: int, started: float
+    ) -> float | None:
+        """Return how long to wait before the next attempt, or None to give up."""
+        if attempt > self._retries or not _is_transient(exc):
+            return None
+        http = _http_error(exc)
+        retry_after = _retry_after(http.response) if http is not None else None
+        if retry_after is not None:
+            pause = retry_after * random.uniform(1.0, 1.25)
+        else:
+            backoff = min(_FIRST_BACKOFF * 2 ** (attempt - 1), _MAX_BACKOFF)
+            pause = backoff * random.uniform(0.75, 1.0)
+        if self._clock() + pause - started > _RETRY_WINDOW:
+            return None
+        return pause
+
+    def _translate(
+        self, exc: Exception, step: str, name: str, attempts: int
+    ) -> CloudflareError:
+        """Turn a lexicon or network error into ours, saying how often we tried."""
+        code, message = _describe(exc)
+        if attempts > 1:
+            message += f"; gave up after {attempts} attempts"
+        return cloudflare_error(
+            step,
+            name,
+            code=code,
+            message=message,
+            source=self.source,
+            transient=_is_transient(exc),
+        )
+
+
+class _NoAnswer(requests.Timeout):
+    """A lexicon call outlived the API timeout; lexicon itself sets none."""
+
+
+def _within(timeout: float, operation: Callable[..., Any], *args: Any) -> Any:
+    """Run ``operation`` but stop waiting for it after ``timeout`` seconds.
+
+    A daemon thread is left behind on a hung connection rather than holding up
+    certbot until the operating system gives up on it.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = operation(*args)
+        except BaseException as exc:  # handed over to the waiting thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="lexicon-call", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise _NoAnswer(f"no answer within {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _build_provider(
+    account: Account, zone_name: str, ttl: int | None, lookups: bool
+) -> Provider:
+    if lookups:
+        options = {"auth_token": account.zone_api_token}
+    elif account.api_token:
+        options = {"auth_token": account.api_token}
+    else:
+        options = {"auth_username": account.email, "auth_token": account.api_key}
+
+    # Only this dict configures the provider: lexicon's environment variables
+    # and config files must not slip other credentials in.
+    config = ConfigResolver().with_dict(
+        {
+            "provider_name": "cloudflare",
+            "domain": zone_name,
+            "ttl": ttl,
+            "cloudflare": options,
+        }
+    )
+    provider = Provider(config)
+    provider.api_endpoint = base_url()
+    return provider
+
+
+def _http_error(exc: BaseException | None) -> requests.HTTPError | None:
+    """Find the HTTP error behind ``exc``; lexicon may fail reading its body."""
+    while exc is not None:
+        if isinstance(exc, requests.HTTPError) and exc.response is not None:
+            return exc
+        exc = exc.__context__
+    return None
+
+
+def _is_transient(exc: Exception) -> bool:
+    """Tell failures that may pass (no answer, 5xx, 429) from definite refusals."""
+    http = _http_error(exc)
+    if http is not None:
+        status = http.response.status_code
+        return status >= 500 or status in _RETRY_STATUSES
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout))
+
+
+def _describe(exc: Exception) -> tuple[int | None, str]:
+    """Pick Cloudflare's own code and message, never an HTML page."""
+    http = _http_error(exc)
+    if http is not None:
+        return _first_error(http.response)
+    if isinstance(exc, requests.Timeout):
+        return None, str(exc) if isinstance(exc, _NoAnswer) else "no answer"
+    if isinstance(exc, requests.ConnectionError):
+        # requests wraps urllib3's error, whose reason names what went wrong.
+        cause = exc.args[0] if exc.args else None
+        cause = getattr(cause, "reason", cause)
+        name = cause.__class__.__name__ if isinstance(cause, Exception) else "no reply"
+        return None, f"connection failed without an answer ({name})"
+    return None, f"dns-lexicon failed: {exc.__class__.__name__}"
+
+
+def _first_error(response: requests.Response) -> tuple[int | None, str]:
+    try:
+        errors = response.json().get("errors") or []
+    except (ValueError, AttributeError):
+        errors = []
+    if errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return first.get("code"), str(first.get("message") or "no message").strip()
+    reason = response.reason or "error"
+    return None, f"HTTP {response.status_code} {reason}, not a Cloudflare API response"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Read Retry-After as seconds, from either of its two forms."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _zone(raw: dict[str, Any]) -> Zone:
+    return Zone(
+        id=raw["id"],
+        name=to_ascii(raw["name"]),
+        status=str(raw.get("status") or "active"),
+        name_servers=tuple(raw.get("name_servers") or ()),
+    )

@@ -1,0 +1,135 @@
+"""``certbot-dns-cloudflare-ext sweep`` removes only our stale challenge records."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+
+import pytest
+
+from certbot_dns_cloudflare_ext._internal import cli
+from certbot_dns_cloudflare_ext._internal.records import COMMENT
+
+TOKEN = "sweepToken-SECRET-0123456789abcdefghijkl"
+
+
+def hours_ago(hours: float) -> str:
+    moment = datetime.datetime.now(datetime.timezone.utc)
+    moment -= datetime.timedelta(hours=hours)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.fixture
+def records(cloudflare_api):
+    """Seed our records, old and fresh, beside records others made."""
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_zone("other.test")
+    seed = [
+        ("example.test", "_acme-challenge.example.test", "ours-old", COMMENT, 3),
+        ("other.test", "_acme-challenge.www.other.test", "ours-older", COMMENT, 50),
+        ("example.test", "_acme-challenge.example.test", "ours-fresh", COMMENT, 0),
+        ("example.test", "_acme-challenge.example.test", "by-hand", None, 3),
+        ("other.test", "_acme-challenge.other.test", "theirs", "acme.sh", 3),
+    ]
+    for zone, name, content, comment, age in seed:
+        cloudflare_api.add_record(
+            zone, "TXT", name, content, comment, created_on=hours_ago(age)
+        )
+
+
+@pytest.fixture
+def sweep(cloudflare_api, monkeypatch, capsys):
+    """Run the sweep command in this process; return its exit code and output."""
+    for key in os.environ:
+        if re.match(r"(CF|CLOUDFLARE|DNS_CLOUDFLARE_EXT)_", key):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_api.base_url)
+    monkeypatch.setenv("CF_API_TOKEN", TOKEN)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main(["sweep", *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def contents(cloudflare_api) -> list[str]:
+    return sorted(record["content"] for record in cloudflare_api.records(type="TXT"))
+
+
+ALL = ["by-hand", "ours-fresh", "ours-old", "ours-older", "theirs"]
+
+
+def test_dry_run_lists_our_stale_records_and_removes_nothing(
+    sweep, cloudflare_api, records
+):
+    cloudflare_api.add_token(TOKEN)
+
+    code, out, _ = sweep()
+
+    assert code == 0
+    lines = out.splitlines()
+    assert re.split(r"  +", lines[0]) == ["ZONE", "RECORD", "AGE", "ID"]
+    assert [re.split(r"  +", line)[:3] for line in lines[1:3]] == [
+        ["example.test", "_acme-challenge.example.test", "3 h 0 min"],
+        ["other.test", "_acme-challenge.www.other.test", "2 d 2 h"],
+    ]
+    assert lines[3:] == [
+        "Dry run: 2 challenge records would be removed; run again with --delete."
+    ]
+    assert contents(cloudflare_api) == ALL
+
+
+@pytest.mark.parametrize(
+    ("args", "left"),
+    [
+        (["--delete"], ["by-hand", "ours-fresh", "theirs"]),
+        (["--delete", "other.test"], ["by-hand", "ours-fresh", "ours-old", "theirs"]),
+        (
+            ["--delete", "--older-than", "1d"],
+            ["by-hand", "ours-fresh", "ours-old", "theirs"],
+        ),
+        (["--delete", "--older-than", "0"], ["by-hand", "theirs"]),
+    ],
+    ids=["all-zones", "one-zone", "older-than-a-day", "any-age"],
+)
+def test_delete_removes_only_marked_records_past_the_age(
+    sweep, cloudflare_api, records, args, left
+):
+    cloudflare_api.add_token(TOKEN)
+
+    code, out, _ = sweep(*args)
+
+    assert code == 0
+    assert re.search(r"^Removed (\d) of \1 challenge records?\.$", out, re.M)
+    assert contents(cloudflare_api) == left
+
+
+def test_nothing_stale_says_so(sweep, cloudflare_api, records):
+    cloudflare_api.add_token(TOKEN)
+
+    code, out, _ = sweep("--older-than", "3d", "--delete")
+
+    assert code == 0
+    assert out == "No challenge records of ours are 3 d 0 h old or older.\n"
+    assert contents(cloudflare_api) == ALL
+
+
+def test_token_that_cannot_list_zones_asks_for_zone_names(
+    sweep, cloudflare_api, records
+):
+    cloudflare_api.add_token(TOKEN, permissions=["dns:edit"])
+
+    code, out, err = sweep()
+
+    assert code == 1
+    assert out == ""
+    assert err == (
+        "certbot-dns-cloudflare-ext: error: The credentials in environment "
+        "(CF_API_TOKEN) cannot list all their zones in one call (no Zone:Read, or "
+        "more than one page of zones); name the zones to sweep, e.g. "
+        "certbot-dns-cloudflare-ext sweep example.com\n"
+    )
+    assert contents(cloudflare_api) == ALL
