@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from certbot_dns_cloudflare_ext._internal.backends import create_backend
+from certbot_dns_cloudflare_ext._internal.credentials import Account, load_file
+from certbot_dns_cloudflare_ext._internal.errors import CloudflareError
+from certbot_dns_cloudflare_ext._internal.sdk import SdkBackend
+from certbot_dns_cloudflare_ext._internal.settings import Settings
+from certbot_dns_cloudflare_ext._internal.solver import Solver
+from certbot_dns_cloudflare_ext._internal.zones import ZoneFinder
 from tests.harness.cloudflare_store import label_for
 
 pytestmark = pytest.mark.e2e
@@ -61,10 +68,6 @@ def test_zone_scoped_token_issues_for_a_name_deep_in_its_zone(
 
 
 def test_zone_scoped_token_skips_refused_guesses(cloudflare_api, monkeypatch):
-    from certbot_dns_cloudflare_ext._internal.credentials import Account
-    from certbot_dns_cloudflare_ext._internal.sdk import SdkBackend
-    from certbot_dns_cloudflare_ext._internal.zones import ZoneFinder
-
     # More zones than one listing page make the finder ask for each guess.
     zones = ["example.test"] + [f"zone{n}.test" for n in range(50)]
     for zone in zones:
@@ -225,12 +228,6 @@ def test_two_accounts_on_one_certificate_use_their_own_tokens(
 def test_zone_section_with_a_dns_edit_only_token(
     cloudflare_api, nameserver, monkeypatch, tmp_path, pinned
 ):
-    from certbot_dns_cloudflare_ext._internal.backends import create_backend
-    from certbot_dns_cloudflare_ext._internal.credentials import load_file
-    from certbot_dns_cloudflare_ext._internal.errors import CloudflareError
-    from certbot_dns_cloudflare_ext._internal.settings import Settings
-    from certbot_dns_cloudflare_ext._internal.solver import Solver
-
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_api.base_url)
     cloudflare_api.add_zone("example.test")
     other = cloudflare_api.add_zone("other.test", account="acct-2")
@@ -286,6 +283,7 @@ def test_reconfigure_moves_an_official_plugin_lineage_to_this_plugin(
         "--dns-cloudflare-ext-nameservers", f"127.0.0.1:{nameserver.port}",
     )  # fmt: skip
     assert switched.returncode == 0, switched.stderr
+    assert certbot.certificate("example.test").serial_number == serial
     conf = certbot.renewal_conf("example.test")
     assert "authenticator = dns-cloudflare-ext" in conf.splitlines()
     assert f"dns_cloudflare_ext_credentials = {official}" in conf.splitlines()

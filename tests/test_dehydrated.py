@@ -193,7 +193,29 @@ def test_clean_challenge_in_a_new_process_removes_only_our_record(
 
     left = cloudflare_api.records(type="TXT")
     assert sorted(r["content"] for r in left) == ["other", "value-1"]
-    assert " + Removed 1 TXT record\n" in capsys.readouterr().out
+    assert " + Removing 1 TXT record of ours\n" in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+def test_failed_deploy_removes_its_records_and_fails_in_one_line(
+    dehydrated, cloudflare_api, nameserver, capsys, monkeypatch
+):
+    for key, value in dehydrated.environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CF_API_TOKEN", TOKEN)
+    monkeypatch.setenv("DNS_CLOUDFLARE_EXT_PROPAGATION_TIMEOUT", "1")
+    nameserver.inject_fault("refused", times=-1)
+
+    assert hook.main(["deploy_challenge", "example.test", "token-1", "value-1"]) == 1
+
+    assert re.fullmatch(
+        r"certbot-dns-cloudflare-ext-hook: error: Cloudflare's nameservers did not "
+        r"serve the TXT records within 1 s \(127\.0\.0\.1:\d+: "
+        r"_acme-challenge\.example\.test REFUSED\); raise "
+        r"--dns-cloudflare-ext-propagation-timeout\n",
+        capsys.readouterr().err,
+    )
+    assert cloudflare_api.records(type="TXT") == []
 
 
 @pytest.mark.parametrize(
@@ -217,8 +239,26 @@ def test_clean_challenge_in_a_new_process_removes_only_our_record(
             "example.test: No TXT record found; check that the zone is active at "
             "Cloudflare and no other DNS provider serves the name\n",
         ),
+        (
+            [
+                "invalid_challenge",
+                "*.example.test",
+                '["status"]\t"invalid"\n["error","detail"]\t"Incorrect TXT record '
+                '\\"abc\\" found"\n["error","status"]\t403',
+            ],
+            "certbot-dns-cloudflare-ext-hook: the CA rejected the DNS-01 challenge for "
+            '*.example.test: Incorrect TXT record "abc" found; check that the zone is '
+            "active at Cloudflare and no other DNS provider serves the name\n",
+        ),
     ],
-    ids=["unknown", "dehydrated-probe", "generate-csr", "request-failure", "invalid"],
+    ids=[
+        "unknown",
+        "dehydrated-probe",
+        "generate-csr",
+        "request-failure",
+        "invalid-json",
+        "invalid-jsonsh",
+    ],
 )
 def test_other_operations_exit_0_with_at_most_one_line(args, stderr, capsys):
     assert hook.main(args) == 0

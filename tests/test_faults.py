@@ -112,7 +112,7 @@ def calls_at(api, step: str) -> list:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("step", API_STEPS)
 def test_transient_api_fault_is_retried_and_the_run_succeeds(
-    api, nameserver, record_property, step, kind
+    api, nameserver, step, kind
 ):
     api.inject_fault(step, kind, times=2)
     clock = FakeClock()
@@ -128,7 +128,6 @@ def test_transient_api_fault_is_retried_and_the_run_succeeds(
         assert all(1.0 <= pause <= 1.25 for pause in clock.pauses)
     else:
         assert all(0.375 <= pause <= 1.0 for pause in clock.pauses)
-    record_property("faults_absorbed", 2)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -177,9 +176,7 @@ def test_persistent_delete_fault_warns_once_per_record_and_names_it(
 @pytest.mark.parametrize(
     "kind, times", [("servfail", 2), ("refused", 2), ("timeout", 1)]
 )
-def test_transient_nameserver_fault_is_polled_through(
-    api, nameserver, record_property, kind, times
-):
+def test_transient_nameserver_fault_is_polled_through(api, nameserver, kind, times):
     nameserver.inject_fault(kind, times=times)
     solver = solver_for(nameserver)
 
@@ -188,7 +185,6 @@ def test_transient_nameserver_fault_is_polled_through(
 
     assert nameserver.queries >= times + 1
     assert api.records(type="TXT") == []
-    record_property("faults_absorbed", times)
 
 
 @pytest.mark.parametrize(
@@ -244,7 +240,7 @@ def issue(certbot, nameserver, credentials, *extra):
 
 @pytest.mark.e2e
 def test_transient_faults_at_every_step_still_issue_the_certificate(
-    certbot, nameserver, api, credentials_file, record_property
+    certbot, nameserver, api, credentials_file
 ):
     faults = [("zone_list", "429"), ("create", "html"), ("create", "drop_after")]
     faults += [("delete", "10100"), ("delete", "slow")]
@@ -267,7 +263,6 @@ def test_transient_faults_at_every_step_still_issue_the_certificate(
     assert error_lines(result.stderr) == []
     assert api.records(type="TXT") == []
     assert certbot_leaks(certbot, result) == []
-    record_property("faults_absorbed", len(faults) + 2)
 
 
 @pytest.mark.e2e
@@ -278,7 +273,14 @@ def test_persistent_fault_ends_certbot_with_one_line(
     api.inject_fault(step, kind, times=-1)
     credentials = credentials_file(dns_cloudflare_ext_api_token=TOKEN)
 
-    result = issue(certbot, nameserver, credentials, "--dns-cloudflare-ext-retries=1")
+    # A create without an answer may still land; cleanup waits one timeout for it.
+    result = issue(
+        certbot,
+        nameserver,
+        credentials,
+        "--dns-cloudflare-ext-retries=1",
+        "--dns-cloudflare-ext-api-timeout=2",
+    )
 
     assert result.returncode == 1
     assert len(error_lines(result.stderr)) == 1, result.stderr

@@ -220,7 +220,7 @@ class NameserversUnknown(Error):
     def __init__(self, zone: str, hosts: Sequence[str]) -> None:
         self.zone = zone
         self.hosts = tuple(hosts)
-        listed = ", ".join(self.hosts) or "no NS records"
+        listed = ", ".join(self.hosts) or "taken from its NS records"
         super().__init__(
             f"Found no address of the nameservers of zone {zone!r} ({listed}); "
             "name reachable ones with --dns-cloudflare-ext-nameservers, or pass "

@@ -65,7 +65,11 @@ def deploy_challenge(args: Sequence[str]) -> int:
     """Write every challenge's TXT record, then wait once for all of them."""
     solver = _solver()
     try:
-        solver.perform(_challenges(args))
+        placements = solver.plan(_challenges(args))
+        solver.deploy(placements)
+        count = f"{len(placements)} TXT record{'s' * (len(placements) != 1)}"
+        _say(f"Wrote {count} at Cloudflare; waiting until its nameservers serve them")
+        solver.wait(placements)
     except BaseException:
         # dehydrated never calls clean_challenge after a failed deploy.
         solver.cleanup()
@@ -88,14 +92,14 @@ def clean_challenge(args: Sequence[str]) -> int:
             exc,
         )
         return 0
+    _say(f"Removing {len(written)} TXT record{'s' * (len(written) != 1)} of ours")
     solver.cleanup(written)
-    _say(f"Removed {len(written)} TXT record{'s' * (len(written) != 1)}")
     return 0
 
 
 def deploy_cert(args: Sequence[str]) -> int:
     """Show where the new certificate is, as the lines an nginx user would paste."""
-    domain, key, _cert, fullchain = (args + [""] * 4)[:4]
+    domain, key, _cert, fullchain = (list(args) + [""] * 4)[:4]
     _say(f"Certificate for {domain} is ready; for nginx:")
     print(f"        ssl_certificate     {fullchain};")
     print(f"        ssl_certificate_key {key};")
@@ -104,7 +108,7 @@ def deploy_cert(args: Sequence[str]) -> int:
 
 def invalid_challenge(args: Sequence[str]) -> int:
     """Say in one line why the CA rejected a challenge."""
-    domain, result = (args + ["", ""])[:2]
+    domain, result = (list(args) + ["", ""])[:2]
     detail = _detail(result) or "no reason given"
     print(
         f"{PROGRAM}: the CA rejected the DNS-01 challenge for {domain}: {detail}; "
@@ -117,7 +121,7 @@ def invalid_challenge(args: Sequence[str]) -> int:
 
 def request_failure(args: Sequence[str]) -> int:
     """Say in one line which request to the CA failed, and how."""
-    status, reason, request = (args + ["", "", ""])[:3]
+    status, reason, request = (list(args) + ["", "", ""])[:3]
     reason = " ".join(reason.split()) or "no reason given"
     print(
         f"{PROGRAM}: the CA answered HTTP {status} to {request or 'a request'}: "
@@ -161,13 +165,15 @@ def _say(message: str) -> None:
 
 
 def _detail(result: str) -> str:
-    """Pull the CA's error detail out of the challenge JSON dehydrated passes."""
+    """Pull the CA's error detail out of the challenge dehydrated passes.
+
+    dehydrated 0.7 passes it flattened by its ``jsonsh`` (one ``["error","detail"]``
+    line per value); plain JSON is read too.
+    """
+    match = re.search(r'"detail"\]?\s*:?\s*("(?:[^"\\]|\\.)*")', result)
+    if match is None:
+        return " ".join(result.split())[:200]
     try:
-        data = json.loads(result)
+        return str(json.loads(match.group(1)))
     except ValueError:
-        match = re.search(r'"detail"\]?\s*[:\t ]\s*"((?:[^"\\]|\\.)*)"', result)
-        return match.group(1) if match else " ".join(result.split())[:200]
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("detail") or error.get("type") or "")
-    return ""
+        return match.group(1).strip('"')

@@ -52,7 +52,11 @@ def auth(
         return 0
     with state.entries() as entries:
         todo = list(entries)
-    logger.info("Waiting for the %d TXT records of this certbot run", len(todo))
+    logger.info(
+        "Waiting for the %d TXT record%s of this certbot run",
+        len(todo),
+        "s" * (len(todo) != 1),
+    )
     solver.wait([_placement(solver, entry) for entry in todo])
     return 0
 

@@ -46,6 +46,7 @@ class Nameserver:
         self.port = 0
         self._faults = Faults()
         self._queries = 0
+        self._views: dict[str, tuple[tuple[object, ...], _ZoneView]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -207,7 +208,7 @@ class Nameserver:
             zone = api.zone_for(name.to_text())
             if zone is None:
                 return
-            view = _ZoneView(zone, api.served_records(zone), api.serial)
+            view = self._view(zone)
             rrsets, target, rcode = view.lookup(name, rdtype)
             response.answer.extend(rrsets)
             if target is None:
@@ -216,6 +217,20 @@ class Nameserver:
                     response.authority.append(view.soa())
                 return
             name = target
+
+    def _view(self, zone: Zone) -> _ZoneView:
+        """Return the zone's view, rebuilt only when its served records change."""
+        # Parsing every record name per query is slow enough that a burst of
+        # validations (a 100-name order) would time out at the CA.
+        served = self.api.served_records(zone)
+        key = (self.api.serial, *(record.id for record in served))
+        with self._lock:
+            cached = self._views.get(zone.id)
+        if cached is None or cached[0] != key:
+            cached = (key, _ZoneView(zone, served, self.api.serial))
+            with self._lock:
+                self._views[zone.id] = cached
+        return cached[1]
 
 
 class _ZoneView:
