@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.certbot import Certbot
+from tests.harness.certbot import Certbot, default_executable
 from tests.harness.cloudflare_api import CloudflareAPI
 from tests.harness.nameserver import Nameserver
 from tests.harness.pebble import Pebble, find_pebble
@@ -89,6 +89,8 @@ def certbot(
     nameserver: Nameserver,
 ) -> Certbot:
     """Return a certbot runner whose state lives in this test's tmp_path."""
+    if not default_executable().is_file():
+        pytest.skip(f"certbot is not installed (no {default_executable()})")
     return Certbot(
         root=tmp_path,
         pebble=pebble,

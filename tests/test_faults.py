@@ -33,7 +33,7 @@ KINDS += ("slow",)
 #: Faults with no answer from the API itself: the request may still be in flight.
 NO_ANSWER = ("html", "drop", "drop_after", "slow")
 #: Seconds the stand-in stalls a "slow" answer, and the client's timeout then.
-SLOW_SECONDS, API_TIMEOUT = 0.6, 0.4
+SLOW_SECONDS, API_TIMEOUT = 0.8, 0.5
 
 NAME = re.escape(CHALLENGES[0].validation_name)
 STEP_WORDS = {

@@ -258,7 +258,7 @@ def _retry_after(response: Any) -> float | None:
 
 
 def _describe(exc: cloudflare.APIError, timeout: float) -> tuple[int | None, str]:
-    """Pick Cloudflare's own code and message, never an HTML page."""
+    """Say what failed: Cloudflare's code and message, or what the network did."""
     if isinstance(exc, cloudflare.APIStatusError):
         return _first_error(exc)
     if isinstance(exc, cloudflare.APITimeoutError):

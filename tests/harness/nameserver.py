@@ -190,7 +190,7 @@ class Nameserver:
         limit = 65535
         if udp:
             limit = UDP_LIMIT if query.edns < 0 else max(UDP_LIMIT, query.payload)
-        return response.to_wire(max_size=limit, prefer_truncation=True)
+        return _to_wire(response, limit)
 
     def _resolve(
         self, response: dns.message.Message, qname: dns.name.Name, rdtype: int
@@ -340,3 +340,19 @@ def _format_error(wire: bytes) -> bytes | None:
     response.flags = dns.flags.QR
     response.set_rcode(dns.rcode.FORMERR)
     return response.to_wire()
+
+
+def _to_wire(response: dns.message.Message, limit: int) -> bytes:
+    """Render an answer of at most ``limit`` bytes, cut and flagged TC if longer."""
+    try:
+        return response.to_wire(max_size=limit, prefer_truncation=True)
+    except TypeError:
+        pass
+
+    # dnspython before 2.4 (Debian bookworm has 2.3) cannot truncate by itself.
+    try:
+        return response.to_wire(max_size=limit)
+    except dns.exception.TooBig:
+        response.answer, response.authority, response.additional = [], [], []
+        response.flags |= dns.flags.TC
+        return response.to_wire(max_size=limit)
