@@ -5,11 +5,18 @@ VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 INSTALL_STAMP := $(VENV)/.install-stamp
 SYSTEM_PROGRAMS := pebble dehydrated
+# Debian's certbot and the tools to build our .deb, for tests/test_debian_certbot.py.
+# python3-cloudflare (2.11, too old for us) is on machines with Debian's plugin.
+DEBIAN_PACKAGES := certbot python3-lexicon python3-dnspython python3-cloudflare \
+	dpkg-dev debhelper dh-python python3-all python3-setuptools
+# The oldest/newest version matrix (noxfile.py) keeps its virtualenvs here.
+NOX := $(VENV)/bin/nox --envdir .nox --reuse-venv=yes
 
 # Run apt-get directly as root, through sudo otherwise (when there is one).
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
-.PHONY: venv system-deps test demo lint clean distclean
+.PHONY: venv system-deps debian-deps test test-suite test-packaging test-matrix \
+	demo lint clean distclean
 
 venv: $(INSTALL_STAMP)
 
@@ -19,7 +26,7 @@ $(VENV_PYTHON):
 
 # Reinstall only when the packaging metadata changes.
 $(INSTALL_STAMP): $(VENV_PYTHON) pyproject.toml $(wildcard setup.py setup.cfg)
-	$(VENV_PYTHON) -m pip install --quiet -e '.[test]'
+	$(VENV_PYTHON) -m pip install --quiet -e '.[test,lexicon]'
 	touch $@
 
 system-deps:
@@ -33,8 +40,34 @@ system-deps:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(SYSTEM_PROGRAMS); \
 	fi
 
-test: venv system-deps
-	$(VENV_PYTHON) -m pytest -q
+debian-deps:
+	@command -v apt-get >/dev/null 2>&1 || exit 0; \
+	missing=""; \
+	for package in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${db:Status-Status}' $$package 2>/dev/null | grep -qx installed \
+			|| missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing missing Debian packages:$$missing"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends $$missing; \
+	fi
+
+# Three lanes at once, as the suite mostly waits on certbot, pebble and DNS: the
+# suite, the packaging checks (sdist offline, Debian's certbot) and the matrix.
+test: venv system-deps debian-deps
+	@$(MAKE) --no-print-directory -j3 --output-sync=target \
+		test-suite test-packaging test-matrix
+
+test-suite: venv system-deps
+	$(VENV_PYTHON) -m pytest -q -m "not packaging"
+
+test-packaging: venv system-deps debian-deps
+	$(VENV_PYTHON) -m pytest -q -rs -m packaging
+
+test-matrix: venv system-deps
+	$(NOX)
 
 demo: venv system-deps
 	$(VENV_PYTHON) -m tests.harness.demo
@@ -48,4 +81,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .nox

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from tests.harness.certbot import Certbot
+from tests.harness.packaging import build, missing_build_tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.packaging]
 
-ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_CERTBOT = Path("/usr/bin/certbot")
 DEB_NAME = "python3-certbot-dns-cloudflare-ext"
 TOKEN = "debianToken-SECRET-0123456789abcdefghij"
@@ -67,8 +66,8 @@ def _system(command: list[str], cwd: Path) -> str:
         "PATH": SYSTEM_PATH,
         "HOME": os.environ.get("HOME", "/root"),
         "LC_ALL": "C.UTF-8",
+        "DEBIAN_FRONTEND": "noninteractive",
     }
-    env["DEBIAN_FRONTEND"] = "noninteractive"
     result = subprocess.run(
         command,
         cwd=cwd,
@@ -87,26 +86,13 @@ def _system(command: list[str], cwd: Path) -> str:
 @pytest.fixture(scope="module")
 def debian_package(pebble, tmp_path_factory) -> Iterator[Path]:
     """Build our .deb from a fresh sdist and install it into the system Python."""
-    reason = _missing()
+    reason = _missing() or missing_build_tool()
     if reason:
         pytest.skip(reason)
     workdir = tmp_path_factory.mktemp("debian")
 
     # Packagers start from the sdist, so the .deb is built from one, not the tree.
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--sdist",
-            "--no-isolation",
-            "--outdir",
-            workdir,
-            ROOT,
-        ],
-        capture_output=True,
-        check=True,
-    )
+    build(workdir, sdist_only=True)
     (sdist,) = workdir.glob("*.tar.gz")
     version = re.sub(r"\.tar\.gz$", "", sdist.name).rpartition("-")[2]
     orig = sdist.rename(workdir / f"certbot-dns-cloudflare-ext_{version}.orig.tar.gz")

@@ -7,7 +7,6 @@ with only loopback, and with pebble hidden, so every test that needs it skips.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -19,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.packaging import ROOT, build, missing_build_tool
 from tests.harness.pebble import find_pebble
 
 pytestmark = pytest.mark.packaging
 
-ROOT = Path(__file__).resolve().parents[1]
 #: What packagers need besides the package and its tests.
 EXTRAS = ("README.rst", "LICENSE", "CHANGELOG.rst", "noxfile.py", "debian/rules")
 PEBBLE_SKIP = "pebble is not installed (apt-get install pebble)"
@@ -32,14 +31,11 @@ PEBBLE_SKIP = "pebble is not installed (apt-get install pebble)"
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
     """Build the sdist and, from it, the wheel, as ``python -m build`` does."""
-    if importlib.util.find_spec("build.__main__") is None:
-        pytest.skip("python -m build is not installed (pip install build)")
-    if not (ROOT / "pyproject.toml").is_file():
-        pytest.skip(f"{ROOT} holds no project to build")
+    reason = missing_build_tool()
+    if reason:
+        pytest.skip(reason)
     out = tmp_path_factory.mktemp("dist")
-    command = [sys.executable, "-m", "build", "--no-isolation", "--outdir", out, ROOT]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    build(out)
     return out
 
 

@@ -30,9 +30,9 @@ from .errors import ALREADY_EXISTS, CloudflareError, Code, cloudflare_error
 from .names import to_ascii
 from .records import Record, Zone
 
-try:  # dns-lexicon 3.12 and later keep the providers in a private package.
+try:  # dns-lexicon 3.15 and later keep the providers in a private package.
     from lexicon._private.providers.cloudflare import Provider
-except ImportError:  # dns-lexicon 3.11, as Debian bookworm ships it.
+except ImportError:  # dns-lexicon 3.11 to 3.14; Debian bookworm ships 3.11.7.
     from lexicon.providers.cloudflare import Provider
 
 logger = logging.getLogger(__name__)
@@ -104,8 +104,8 @@ class LexiconBackend:
     ) -> Record | None:
         """Create a TXT record; return None when an identical one already exists.
 
-        Lexicon 3.12 and later swallow "already exists" themselves; the record
-        found afterwards is then the existing one.
+        Lexicon swallows "already exists" (81057, and 81058 in recent versions)
+        itself; the record found afterwards is then the existing one.
         """
         provider = self._provider(zone, ttl=ttl)
         try:
