@@ -11,7 +11,6 @@ from certbot import achallenges
 from certbot.display import util as display_util
 from certbot.plugins import dns_common
 
-from . import credentials as _credentials
 from .settings import (
     BACKENDS,
     DEFAULT_API_TIMEOUT,
@@ -25,6 +24,7 @@ from .settings import (
 )
 
 if TYPE_CHECKING:
+    from .credentials import Credentials
     from .solver import Solver
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Authenticator(dns_common.DNSAuthenticator):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._credentials: _credentials.Credentials | None = None
+        self._credentials: Credentials | None = None
         self._solver: Solver | None = None
 
     @classmethod
@@ -151,14 +151,16 @@ class Authenticator(dns_common.DNSAuthenticator):
             self._solver.cleanup()
 
     def _setup_credentials(self) -> None:
-        path = self.conf("credentials")
-        if not path:
-            self._credentials = _credentials.load_environment()
+        # Imported here: certbot imports every plugin on every command.
+        from .credentials import load_environment, load_file
+
+        if not self.conf("credentials"):
+            self._credentials = load_environment()
         if self._credentials is None:
             # certbot asks for a missing path; load_file checks each answer.
             label = "Cloudflare credentials INI file"
-            self._configure_file("credentials", label, _credentials.load_file)
-            self._credentials = _credentials.load_file(self.conf("credentials"))
+            self._configure_file("credentials", label, load_file)
+            self._credentials = load_file(self.conf("credentials"))
 
     def _settings(self) -> Settings:
         return Settings(
