@@ -60,8 +60,9 @@ test: venv system-deps debian-deps
 	@$(MAKE) --no-print-directory -j3 --output-sync=target \
 		test-suite test-packaging test-matrix
 
+# Three workers: the end-to-end tests mostly wait on certbot, pebble and DNS.
 test-suite: venv system-deps
-	$(VENV_PYTHON) -m pytest -q -m "not packaging"
+	$(VENV_PYTHON) -m pytest -q -n 3 -m "not packaging"
 
 test-packaging: venv system-deps debian-deps
 	$(VENV_PYTHON) -m pytest -q -rs -m packaging
