@@ -12,10 +12,8 @@ later versions have. Where lexicon falls short of the SDK:
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -26,9 +24,10 @@ from lexicon.config import ConfigResolver
 from lexicon.exceptions import LexiconError
 
 from .credentials import Account
-from .errors import ALREADY_EXISTS, CloudflareError, Code, cloudflare_error
+from .errors import ALREADY_EXISTS, CloudflareError, Code
 from .names import to_ascii
 from .records import Record, Zone
+from .retry import Failure, Retrier, parse_retry_after, transient_status
 
 try:  # dns-lexicon 3.15 and later keep the providers in a private package.
     from lexicon._private.providers.cloudflare import Provider
@@ -41,12 +40,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 
 _ZONES_PER_PAGE = 50
-
-# The retry policy is the SDK backend's, so both backends wait alike.
-_RETRY_STATUSES = frozenset({408, 409, 429})
-_FIRST_BACKOFF = 0.5
-_MAX_BACKOFF = 8.0
-_RETRY_WINDOW = 120.0
 
 
 def base_url() -> str:
@@ -73,10 +66,8 @@ class LexiconBackend:
     ) -> None:
         self.source = source
         self._account = account
-        self._retries = retries
         self._timeout = timeout
-        self._sleep = sleep
-        self._clock = clock
+        self._retrier = Retrier(source, retries, sleep=sleep, clock=clock)
         self._providers: dict[tuple[str, str, int | None, bool], Provider] = {}
         self._lock = threading.Lock()
 
@@ -193,59 +184,13 @@ class LexiconBackend:
     def _call(
         self, step: str, name: str, operation: Callable[..., Any], *args: Any
     ) -> Any:
-        """Run one provider operation, retry what may pass, translate what does not."""
-        started = self._clock()
-        attempt = 1
-        while True:
-            try:
-                return _within(self._timeout, operation, *args)
-            except (requests.RequestException, LexiconError) as exc:
-                pause = self._pause_before_retry(exc, attempt, started)
-                if pause is None:
-                    raise self._translate(exc, step, name, attempt) from exc
-                logger.info(
-                    "Cloudflare API failed to %s for %r (%s); retry %d of %d in %.1f s",
-                    step,
-                    name,
-                    _describe(exc)[1],
-                    attempt,
-                    self._retries,
-                    pause,
-                )
-            self._sleep(pause)
-            attempt += 1
-
-    def _pause_before_retry(
-        self, exc: Exception, attempt: int, started: float
-    ) -> float | None:
-        """Return how long to wait before the next attempt, or None to give up."""
-        if attempt > self._retries or not _is_transient(exc):
-            return None
-        http = _http_error(exc)
-        retry_after = _retry_after(http.response) if http is not None else None
-        if retry_after is not None:
-            pause = retry_after * random.uniform(1.0, 1.25)
-        else:
-            backoff = min(_FIRST_BACKOFF * 2 ** (attempt - 1), _MAX_BACKOFF)
-            pause = backoff * random.uniform(0.75, 1.0)
-        if self._clock() + pause - started > _RETRY_WINDOW:
-            return None
-        return pause
-
-    def _translate(
-        self, exc: Exception, step: str, name: str, attempts: int
-    ) -> CloudflareError:
-        """Turn a lexicon or network error into ours, saying how often we tried."""
-        code, message = _describe(exc)
-        if attempts > 1:
-            message += f"; gave up after {attempts} attempts"
-        return cloudflare_error(
+        """Run one provider operation through the shared retry policy."""
+        return self._retrier.call(
             step,
             name,
-            code=code,
-            message=message,
-            source=self.source,
-            transient=_is_transient(exc),
+            lambda: _within(self._timeout, operation, *args),
+            errors=(requests.RequestException, LexiconError),
+            describe=_describe,
         )
 
 
@@ -311,29 +256,27 @@ def _http_error(exc: BaseException | None) -> requests.HTTPError | None:
     return None
 
 
-def _is_transient(exc: Exception) -> bool:
-    """Tell failures that may pass (no answer, 5xx, 429) from definite refusals."""
-    http = _http_error(exc)
-    if http is not None:
-        status = http.response.status_code
-        return status >= 500 or status in _RETRY_STATUSES
-    return isinstance(exc, (requests.ConnectionError, requests.Timeout))
-
-
-def _describe(exc: Exception) -> tuple[int | None, str]:
+def _describe(exc: BaseException) -> Failure:
     """Pick Cloudflare's own code and message, never an HTML page."""
     http = _http_error(exc)
     if http is not None:
-        return _first_error(http.response)
+        code, message = _first_error(http.response)
+        return Failure(
+            code,
+            message,
+            transient_status(http.response.status_code),
+            parse_retry_after(http.response.headers.get("Retry-After")),
+        )
     if isinstance(exc, requests.Timeout):
-        return None, str(exc) if isinstance(exc, _NoAnswer) else "no answer"
+        message = str(exc) if isinstance(exc, _NoAnswer) else "no answer"
+        return Failure(None, message, transient=True)
     if isinstance(exc, requests.ConnectionError):
         # requests wraps urllib3's error, whose reason names what went wrong.
         cause = exc.args[0] if exc.args else None
         cause = getattr(cause, "reason", cause)
         name = cause.__class__.__name__ if isinstance(cause, Exception) else "no reply"
-        return None, f"connection failed without an answer ({name})"
-    return None, f"dns-lexicon failed: {exc.__class__.__name__}"
+        return Failure(None, f"connection failed without an answer ({name})", True)
+    return Failure(None, f"dns-lexicon failed: {exc.__class__.__name__}", False)
 
 
 def _first_error(response: requests.Response) -> tuple[int | None, str]:
@@ -346,22 +289,6 @@ def _first_error(response: requests.Response) -> tuple[int | None, str]:
         return first.get("code"), str(first.get("message") or "no message").strip()
     reason = response.reason or "error"
     return None, f"HTTP {response.status_code} {reason}, not a Cloudflare API response"
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """Read Retry-After as seconds, from either of its two forms."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _zone(raw: dict[str, Any]) -> Zone:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,21 +11,14 @@ from typing import Any, TypeVar
 import cloudflare
 
 from .credentials import Account
-from .errors import ALREADY_EXISTS, CloudflareError, Code, cloudflare_error
+from .errors import ALREADY_EXISTS, CloudflareError, Code
 from .records import COMMENT, Record, Zone
+from .retry import Failure, Retrier, parse_retry_after, transient_status
 
 logger = logging.getLogger(__name__)
 
 _ZONES_PER_PAGE = 50
 _RECORDS_PER_PAGE = 100
-
-#: Statuses worth another attempt besides 5xx: request timeout, lock, rate limit.
-_RETRY_STATUSES = frozenset({408, 409, 429})
-#: The first pause between attempts; it doubles up to _MAX_BACKOFF, with jitter.
-_FIRST_BACKOFF = 0.5
-_MAX_BACKOFF = 8.0
-#: No call starts another attempt later than this many seconds after its first.
-RETRY_WINDOW = 120.0
 
 _T = TypeVar("_T")
 
@@ -46,10 +37,8 @@ class SdkBackend:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
-        self._retries = retries
         self._timeout = timeout
-        self._sleep = sleep
-        self._clock = clock
+        self._retrier = Retrier(source, retries, sleep=sleep, clock=clock)
         self._edits = _client(account, account.api_token, timeout)
         self._lookups = (
             _client(account, account.zone_api_token, timeout)
@@ -151,67 +140,13 @@ class SdkBackend:
         return str(verified.status)
 
     def _call(self, step: str, name: str, request: Callable[[], _T]) -> _T:
-        """Make one API call, retry what may pass, and translate what does not.
-
-        Retries honour Retry-After and otherwise back off exponentially, with
-        jitter; there are at most ``retries`` of them, none after RETRY_WINDOW.
-        """
-        started = self._clock()
-        attempt = 1
-        while True:
-            try:
-                return request()
-            except (cloudflare.APIStatusError, cloudflare.APIConnectionError) as exc:
-                pause = self._pause_before_retry(exc, attempt, started)
-                if pause is None:
-                    raise self._translate(exc, step, name, attempt) from exc
-                code, message = _describe(exc, self._timeout)
-                logger.info(
-                    "Cloudflare API failed to %s for %r (%s); retry %d of %d in %.1f s",
-                    step,
-                    name,
-                    message if code is None else f"error {code}: {message}",
-                    attempt,
-                    self._retries,
-                    pause,
-                )
-            self._sleep(pause)
-            attempt += 1
-
-    def _pause_before_retry(
-        self, exc: cloudflare.APIError, attempt: int, started: float
-    ) -> float | None:
-        """Return how long to wait before the next attempt, or None to give up."""
-        if attempt > self._retries or not _is_transient(exc):
-            return None
-        retry_after = (
-            _retry_after(exc.response)
-            if isinstance(exc, cloudflare.APIStatusError)
-            else None
-        )
-        if retry_after is not None:
-            pause = retry_after * random.uniform(1.0, 1.25)
-        else:
-            backoff = min(_FIRST_BACKOFF * 2 ** (attempt - 1), _MAX_BACKOFF)
-            pause = backoff * random.uniform(0.75, 1.0)
-        if self._clock() + pause - started > RETRY_WINDOW:
-            return None
-        return pause
-
-    def _translate(
-        self, exc: cloudflare.APIError, step: str, name: str, attempts: int
-    ) -> CloudflareError:
-        """Turn an SDK or network error into ours, saying how often we tried."""
-        code, message = _describe(exc, self._timeout)
-        if attempts > 1:
-            message += f"; gave up after {attempts} attempts"
-        return cloudflare_error(
+        """Make one API call through the shared retry policy."""
+        return self._retrier.call(
             step,
             name,
-            code=code,
-            message=message,
-            source=self.source,
-            transient=_is_transient(exc),
+            request,
+            errors=(cloudflare.APIStatusError, cloudflare.APIConnectionError),
+            describe=functools.partial(_describe, timeout=self._timeout),
         )
 
 
@@ -234,37 +169,20 @@ def _client(
     return client
 
 
-def _is_transient(exc: cloudflare.APIError) -> bool:
-    """Tell failures that may pass (no answer, 5xx, 429) from definite refusals."""
-    if isinstance(exc, cloudflare.APIStatusError):
-        return exc.status_code >= 500 or exc.status_code in _RETRY_STATUSES
-    return isinstance(exc, cloudflare.APIConnectionError)
-
-
-def _retry_after(response: Any) -> float | None:
-    """Read Retry-After as seconds, from either of its two forms."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _describe(exc: cloudflare.APIError, timeout: float) -> tuple[int | None, str]:
+def _describe(exc: BaseException, *, timeout: float) -> Failure:
     """Say what failed: Cloudflare's code and message, or what the network did."""
     if isinstance(exc, cloudflare.APIStatusError):
-        return _first_error(exc)
+        code, message = _first_error(exc)
+        return Failure(
+            code,
+            message,
+            transient_status(exc.status_code),
+            parse_retry_after(exc.response.headers.get("retry-after")),
+        )
     if isinstance(exc, cloudflare.APITimeoutError):
-        return None, f"no answer within {timeout:g} s"
+        return Failure(None, f"no answer within {timeout:g} s", transient=True)
     cause = exc.__cause__.__class__.__name__ if exc.__cause__ else "no reply"
-    return None, f"connection failed without an answer ({cause})"
+    return Failure(None, f"connection failed without an answer ({cause})", True)
 
 
 def _first_error(exc: cloudflare.APIStatusError) -> tuple[int | None, str]:
