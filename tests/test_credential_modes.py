@@ -192,6 +192,24 @@ def test_environment_alone_issues(
     assert f"Using Cloudflare credentials from the environment ({source})" in (
         certbot.log_text()
     )
+    assert "certbot renew will need the same environment" in result.stdout
+
+
+def test_no_credentials_at_all_says_both_ways_to_give_them(
+    certbot, nameserver, cloudflare_api
+):
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_token(TOKEN)
+
+    result = issue(certbot, nameserver, "example.test")
+
+    assert result.returncode != 0
+    assert (
+        "certbot: no Cloudflare credentials were given; pass "
+        "--dns-cloudflare-ext-credentials FILE, or set CLOUDFLARE_API_TOKEN in the "
+        "environment of every certbot run"
+    ) in result.stderr
+    assert cloudflare_api.calls == []
 
 
 def test_two_accounts_on_one_certificate_use_their_own_tokens(

@@ -47,7 +47,12 @@ class Authenticator(dns_common.DNSAuthenticator):
     def add_parser_arguments(
         cls, add: Callable[..., None], default_propagation_seconds: int = 0
     ) -> None:
-        add("credentials", help="Cloudflare credentials INI file (mode 600).")
+        add(
+            "credentials",
+            help="Cloudflare credentials INI file (mode 600). Without it, the "
+            "CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY) "
+            "environment variables are read, and certbot renew needs them too.",
+        )
         add(
             "propagation-seconds",
             default=None,
@@ -153,14 +158,32 @@ class Authenticator(dns_common.DNSAuthenticator):
     def _setup_credentials(self) -> None:
         # Imported here: certbot imports every plugin on every command.
         from .credentials import load_environment, load_file
+        from .errors import CredentialsError
 
         if not self.conf("credentials"):
             self._credentials = load_environment()
-        if self._credentials is None:
-            # certbot asks for a missing path; load_file checks each answer.
-            label = "Cloudflare credentials INI file"
-            self._configure_file("credentials", label, load_file)
-            self._credentials = load_file(self.conf("credentials"))
+            if self._credentials is not None:
+                # The renewal conf cannot hold the environment: say so now, not
+                # at 3 AM when a timer renews without these variables.
+                display_util.notify(
+                    f"Using Cloudflare credentials from the {self._credentials.source}"
+                    "; certbot renew will need the same environment (or use "
+                    "--dns-cloudflare-ext-credentials FILE)"
+                )
+                return
+            if self.config.noninteractive_mode:
+                raise CredentialsError(
+                    "certbot",
+                    None,
+                    "no Cloudflare credentials were given",
+                    "pass --dns-cloudflare-ext-credentials FILE, or set "
+                    "CLOUDFLARE_API_TOKEN in the environment of every certbot run",
+                )
+
+        # certbot asks for a missing path; load_file checks each answer.
+        label = "Cloudflare credentials INI file"
+        self._configure_file("credentials", label, load_file)
+        self._credentials = load_file(self.conf("credentials"))
 
     def _settings(self) -> Settings:
         return Settings(
