@@ -57,8 +57,8 @@ class Authenticator(dns_common.DNSAuthenticator):
             "propagation-seconds",
             default=None,
             type=int,
-            help="Extra seconds to wait after Cloudflare serves the records; "
-            "with the check off, the whole wait (default 0, or 10 with the check off).",
+            help="Extra seconds to wait after Cloudflare serves the records: 0 "
+            "when unset. With the check off it is the whole wait: 10 when unset.",
         )
         add(
             "propagation-timeout",
