@@ -68,6 +68,10 @@ RUNS = {
         )
     ),
     "key-alone": Run(ini(f"dns_cloudflare_ext_api_key = {GLOBAL_KEY}")),
+    "token-as-key-alone": Run(ini(f"dns_cloudflare_ext_api_key = {TOKEN}")),
+    "key-as-token": Run(ini(f"dns_cloudflare_ext_api_token = {GLOBAL_KEY}")),
+    "unmatched-quote": Run(ini(f'dns_cloudflare_ext_api_token = "{TOKEN}')),
+    "sections-only": Run(ini("[example.test]", TOKEN_LINE), names=("deleg.test",)),
     "token-and-key": Run(
         ini(
             TOKEN_LINE,
@@ -189,6 +193,26 @@ ROWS = [
         r"dns_cloudflare_ext_api_token and remove dns_cloudflare_ext_email",
     ),
     Row(
+        "token-in-api-key-slot-without-email",
+        "token-as-key-alone",
+        r"{path}: dns_cloudflare_ext_api_key: holds an API token, not a Global API "
+        r"Key; move it to dns_cloudflare_ext_api_token",
+    ),
+    Row(
+        "global-key-in-api-token-slot",
+        "key-as-token",
+        r"{path}: dns_cloudflare_ext_api_token: looks like a Global API Key \(37 hex "
+        r"digits\), not an API token; move it to dns_cloudflare_ext_api_key with "
+        r"dns_cloudflare_ext_email, or create an API token at "
+        r"https://dash\.cloudflare\.com/profile/api-tokens",
+    ),
+    Row(
+        "token-unmatched-quote",
+        "unmatched-quote",
+        r"{path}: cannot be parsed \(line 1 has a value whose quotes do not match\); "
+        r"write one key = value per line, quoting a value with matching quotes",
+    ),
+    Row(
         "key-without-email",
         "key-alone",
         r"{path}: dns_cloudflare_ext_email: is "
@@ -223,6 +247,13 @@ ROWS = [
         r"{path} \(tried www\.example\.org, example\.org, org\); add the domain to "
         r"this Cloudflare account, or give the token access to its zone",
         calls=True,
+    ),
+    Row(
+        "name-outside-every-section",
+        "sections-only",
+        r"{path}: no \[section\] covers '_acme-challenge\.deleg\.test' and the file "
+        r"has no default credentials; add default dns_cloudflare_ext_api_token or a "
+        r"\[zone\] section for its zone",
     ),
     Row("pin-id-where-name-goes", "pin-swapped", _PIN % f"{ZONE_ID}:example\\.test"),
     Row("pin-name-where-id-goes", "pin-name", _PIN % r"example\.test:example\.test"),

@@ -98,7 +98,8 @@ def test_one_create_failing_for_good_fails_the_run_and_removes_every_record(
     assert re.search(
         rf"^Cloudflare API failed to create the TXT record for '{re.escape(refused)}' "
         r"\(error 81053: [^)]*\); a CNAME, A or AAAA record already exists at this "
-        r"name; remove it, or point the name at another zone by CNAME on purpose$",
+        r"name; remove it, or if it is a CNAME let the plugin follow it \(drop "
+        r"--dns-cloudflare-ext-no-follow-cnames\)$",
         result.stderr,
         re.MULTILINE,
     ), result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 
 import pytest
 
@@ -11,6 +12,7 @@ from certbot_dns_cloudflare_ext._internal import cli
 
 TOKEN = "checkToken-SECRET-0123456789abcdefghijkl"
 WRONG_TOKEN = "wrongToken-SECRET-0123456789abcdefghijk"
+GLOBAL_KEY = "0123456789abcdef0123456789abcdef01234"
 SOURCE = "environment (CF_API_TOKEN)"
 
 
@@ -28,8 +30,8 @@ def run_check(cloudflare_api, nameserver, monkeypatch, capsys):
         monkeypatch.setenv("CF_API_TOKEN", token)
         code = cli.main(["check", *args])
         captured = capsys.readouterr()
-        assert TOKEN not in captured.out + captured.err
-        return code, captured.out
+        assert token not in captured.out + captured.err
+        return code, captured.out + captured.err
 
     return run
 
@@ -149,7 +151,8 @@ def test_wrong_token_fails_with_the_hint(run_check, cloudflare_api, zones):
             ("dns:edit",),
             (),
             "ZONE:READ",
-            r"Cloudflare API failed to look up the zone .*; the token in .* cannot "
+            r"Cloudflare API failed to look up the zone for "
+            r"'_acme-challenge\.example\.test' .*; the token in .* cannot "
             r"list zones: give it Zone:Zone:Read, or pin the zone id",
         ),
     ],
@@ -200,3 +203,108 @@ def test_one_failing_domain_does_not_hide_the_others(run_check, cloudflare_api, 
         output,
         re.M,
     )
+
+
+def closed_port_url() -> str:
+    """Return an API URL on a loopback port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/client/v4"
+
+
+@pytest.mark.parametrize(
+    "outage, answer",
+    [
+        ("connection-refused", r"connection failed without an answer \(ConnectError\)"),
+        ("service-unavailable", r"error 10001: Service unavailable"),
+    ],
+    ids=["connection-refused", "service-unavailable"],
+)
+def test_unreachable_api_is_not_an_invalid_token(
+    run_check, cloudflare_api, zones, monkeypatch, outage, answer
+):
+    cloudflare_api.add_token(TOKEN)
+    monkeypatch.setenv("DNS_CLOUDFLARE_EXT_RETRIES", "1")
+    if outage == "connection-refused":
+        monkeypatch.setenv("CLOUDFLARE_BASE_URL", closed_port_url())
+    else:
+        cloudflare_api.inject_fault("verify", "503", times=-1)
+
+    code, output = run_check("example.test")
+
+    assert code == 1
+    assert cell(output, "example.test", "TOKEN") == "unreachable"
+    assert cell(output, "example.test", "RESULT") == "FAIL"
+    assert re.search(
+        rf"^example\.test: FAIL: Cloudflare API failed to verify the API token for "
+        rf"'{re.escape(SOURCE)}' \({answer}; gave up after 2 attempts\); Cloudflare's "
+        r"API kept failing; try again later \(status: https://www\.cloudflarestatus"
+        r"\.com\), or raise DNS_CLOUDFLARE_EXT_RETRIES or "
+        r"DNS_CLOUDFLARE_EXT_API_TIMEOUT$",
+        output,
+        re.M,
+    ), output
+    assert "roll" not in output and "--dns-cloudflare-ext" not in output
+
+
+def test_unresolvable_nameservers_fail_the_challenge_record(
+    run_check, cloudflare_api, monkeypatch
+):
+    cloudflare_api.add_zone(
+        "example.test", name_servers=("ns1.example.invalid", "ns2.example.invalid")
+    )
+    cloudflare_api.add_token(TOKEN)
+    monkeypatch.delenv("DNS_CLOUDFLARE_EXT_NAMESERVERS")
+
+    code, output = run_check("example.test")
+
+    assert code == 1
+    assert cell(output, "example.test", "CHALLENGE RECORD") == "nameservers unknown"
+    assert cell(output, "example.test", "RESULT") == "FAIL"
+    assert re.search(
+        r"^example\.test: FAIL: Found no address of the nameservers of zone "
+        r"'example\.test' \(ns1\.example\.invalid, ns2\.example\.invalid\); name "
+        r"reachable ones with DNS_CLOUDFLARE_EXT_NAMESERVERS, or turn the check off "
+        r"with DNS_CLOUDFLARE_EXT_NO_PROPAGATION_CHECK=1$",
+        output,
+        re.M,
+    ), output
+
+
+def test_cname_refused_without_following_names_the_variable_to_drop(
+    run_check, cloudflare_api, zones, monkeypatch
+):
+    cloudflare_api.add_token(TOKEN)
+    cloudflare_api.add_record(
+        "example.test", "CNAME", "_acme-challenge.example.test", "elsewhere.test"
+    )
+    monkeypatch.setenv("DNS_CLOUDFLARE_EXT_NO_FOLLOW_CNAMES", "1")
+
+    code, output = run_check("--live", "example.test")
+
+    assert code == 1
+    assert cell(output, "example.test", "DNS:EDIT") == "no"
+    assert re.search(
+        r"^example\.test: FAIL: Cloudflare API failed to create the TXT record for "
+        r"'_acme-challenge\.example\.test' \(error 81053: [^)]*\); a CNAME, A or "
+        r"AAAA record already exists at this name; remove it, or if it is a CNAME let "
+        r"the plugin follow it \(drop DNS_CLOUDFLARE_EXT_NO_FOLLOW_CNAMES=1\)$",
+        output,
+        re.M,
+    ), output
+
+
+def test_global_key_given_as_token_stops_before_any_api_call(
+    run_check, cloudflare_api, zones
+):
+    code, output = run_check("example.test", token=GLOBAL_KEY)
+
+    assert code == 1
+    assert output == (
+        "certbot-dns-cloudflare-ext: error: environment (CF_API_TOKEN): CF_API_TOKEN: "
+        "looks like a Global API Key (37 hex digits), not an API token; move it to "
+        "CF_KEY with CF_EMAIL, or create an API token at "
+        "https://dash.cloudflare.com/profile/api-tokens\n"
+    )
+    assert cloudflare_api.calls == []

@@ -125,7 +125,8 @@ def test_dns_edit_only_token_without_pin_names_the_missing_permission(
 
     assert result.returncode != 0
     line = (
-        r"Cloudflare API failed to look up the zone for 'www\.example\.test' "
+        r"Cloudflare API failed to look up the zone for "
+        r"'_acme-challenge\.www\.example\.test' "
         r"\(error 0: Actor 'com\.cloudflare\.api\.token\.\w+' requires permission "
         r"'com\.cloudflare\.api\.account\.zone\.list' to list zones\); the token in "
         + re.escape(str(creds))

@@ -104,19 +104,51 @@ BAD_FILES = [
         f"dns_cloudflare_ext_api_key = {TOKEN}\n",
         "dns_cloudflare_ext_api_key",
         r"holds an API token, not a Global API Key; "
-        r"move it to dns_cloudflare_ext_api_token",
+        r"move it to dns_cloudflare_ext_api_token and remove dns_cloudflare_ext_email$",
     ),
     (
-        "unbalanced-quote",
-        f"dns_cloudflare_ext_api_token = '{TOKEN}\n",
-        None,
-        r"cannot be parsed \(Parse error in value at line 1\.\); write one key = value",
+        "token-in-key-slot-without-email",
+        f"dns_cloudflare_ext_api_key = {TOKEN}\n",
+        "dns_cloudflare_ext_api_key",
+        r"holds an API token, not a Global API Key; "
+        r"move it to dns_cloudflare_ext_api_token$",
     ),
     (
-        "token-with-inner-quote",
+        "global-key-in-token-slot",
+        f"dns_cloudflare_ext_api_token = {GLOBAL_KEY}\n",
+        "dns_cloudflare_ext_api_token",
+        r"looks like a Global API Key \(37 hex digits\), not an API token; move it "
+        r"to dns_cloudflare_ext_api_key with dns_cloudflare_ext_email, or create an "
+        r"API token at https://dash\.cloudflare\.com/profile/api-tokens$",
+    ),
+    (
+        "global-key-in-token-slot-with-email",
+        "dns_cloudflare_ext_email = a@example.com\n"
+        f"dns_cloudflare_ext_api_token = {GLOBAL_KEY}\n",
+        "dns_cloudflare_ext_api_token",
+        r"looks like a Global API Key \(37 hex digits\), not an API token; ",
+    ),
+    *[
+        (
+            f"unmatched-{where}-quote",
+            f"dns_cloudflare_ext_api_token = {value}\n",
+            None,
+            r"cannot be parsed \(line 1 has a value whose quotes do not match\); "
+            r"write one key = value per line, quoting a value with matching quotes$",
+        )
+        for where, value in [("opening", f"'{TOKEN}"), ("double", f'"{TOKEN}')]
+    ],
+    (
+        "token-with-stray-closing-quote",
         f"dns_cloudflare_ext_api_token = {TOKEN}'\n",
         "dns_cloudflare_ext_api_token",
-        r"is wrapped in quotes; remove the quotes",
+        r"contains a quote; remove the stray quote",
+    ),
+    (
+        "token-quoted-twice",
+        f"dns_cloudflare_ext_api_token = \"'{TOKEN}'\"\n",
+        "dns_cloudflare_ext_api_token",
+        r"is wrapped in quotes; remove the quotes around the value$",
     ),
     (
         "control-character",
@@ -242,6 +274,61 @@ def test_environment_token_and_file_secret(tmp_path, caplog):
     assert creds.default.zone_api_token == OTHER_TOKEN
     assert "CLOUDFLARE_API_TOKEN, CLOUDFLARE_ZONE_API_TOKEN_FILE" in caplog.text
     assert TOKEN not in caplog.text and OTHER_TOKEN not in caplog.text
+
+
+ENVIRONMENT_MISTAKES = [
+    (
+        "key-without-email",
+        {"CLOUDFLARE_API_KEY": GLOBAL_KEY},
+        r"environment \(CLOUDFLARE_API_KEY\): CLOUDFLARE_EMAIL: is missing but a "
+        r"Global API Key is given; add the email address of the Cloudflare account",
+    ),
+    (
+        "short-key-without-email",
+        {"CF_KEY": GLOBAL_KEY},
+        r"environment \(CF_KEY\): CF_EMAIL: is missing but a Global API Key is given",
+    ),
+    (
+        "email-without-key",
+        {"CF_EMAIL": "a@example.com"},
+        r"environment \(CF_EMAIL\): CF_KEY: is missing but an email is given",
+    ),
+    (
+        "token-in-key-variable",
+        {"CLOUDFLARE_EMAIL": "a@example.com", "CLOUDFLARE_API_KEY": TOKEN},
+        r"environment \(CLOUDFLARE_EMAIL, CLOUDFLARE_API_KEY\): CLOUDFLARE_API_KEY: "
+        r"holds an API token, not a Global API Key; move it to CLOUDFLARE_API_TOKEN "
+        r"and remove CLOUDFLARE_EMAIL",
+    ),
+    (
+        "global-key-in-token-variable",
+        {"CF_API_TOKEN": GLOBAL_KEY},
+        r"environment \(CF_API_TOKEN\): CF_API_TOKEN: looks like a Global API Key "
+        r"\(37 hex digits\), not an API token; move it to CF_KEY with CF_EMAIL, or "
+        r"create an API token at https://dash\.cloudflare\.com/profile/api-tokens",
+    ),
+    (
+        "bad-pin",
+        {"CLOUDFLARE_API_TOKEN": TOKEN, "CLOUDFLARE_ZONE_ID": "example.com:1234"},
+        r"environment \(CLOUDFLARE_API_TOKEN, CLOUDFLARE_ZONE_ID\): "
+        r"CLOUDFLARE_ZONE_ID: has 'example\.com:1234', which is not zone:id",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "environ, message",
+    [case[1:] for case in ENVIRONMENT_MISTAKES],
+    ids=[case[0] for case in ENVIRONMENT_MISTAKES],
+)
+def test_environment_mistakes_name_the_variables(environ, message):
+    with pytest.raises(CredentialsError) as caught:
+        load_environment(environ)
+
+    line = str(caught.value)
+    assert re.match(f"^{message}", line), line
+    assert "dns_cloudflare" not in line
+    assert TOKEN not in line and GLOBAL_KEY not in line
 
 
 def test_empty_environment_gives_none():

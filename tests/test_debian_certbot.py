@@ -6,16 +6,21 @@ of Debian's certbot-dns-cloudflare have it) and the packaging tools. The test th
 does what a distribution does: it builds the .deb from a fresh sdist with
 dpkg-buildpackage (dh-python, pybuild) and installs it with apt, then runs
 ``/usr/bin/certbot`` against pebble and the stand-in API.
+
+The test never replaces a copy of the package that is already installed, and an
+exclusive lock keeps two runs on one machine from installing it at the same time.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,6 +44,11 @@ NEEDED = {
 NEEDED_MODULES = {"python3-lexicon": "lexicon", "python3-dnspython": "dns"}
 #: Only the system's programs: pybuild must not find a virtualenv's python3.
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+#: Held from install to removal, so concurrent runs take turns with the package.
+LOCK_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path("/tmp")
+LOCK_FILE = LOCK_DIR / "certbot-dns-cloudflare-ext-debian-test.lock"
+#: dpkg states in which the package's files are not on the machine.
+ABSENT = {"", "not-installed", "config-files"}
 
 
 def _missing() -> str | None:
@@ -83,14 +93,41 @@ def _system(command: list[str], cwd: Path) -> str:
     return result.stdout
 
 
+def _installed_status() -> str:
+    """Return dpkg's status of our package, empty when dpkg has never seen it."""
+    query = ["dpkg-query", "-W", "-f=${db:Status-Status}", DEB_NAME]
+    result = subprocess.run(query, capture_output=True, text=True, check=False)
+    return result.stdout.strip()
+
+
+@contextmanager
+def _exclusive_package_lock() -> Iterator[None]:
+    """Wait until no other test run on this machine has our package installed."""
+    with LOCK_FILE.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def debian_package(pebble, tmp_path_factory) -> Iterator[Path]:
     """Build our .deb from a fresh sdist and install it into the system Python."""
     reason = _missing() or missing_build_tool()
     if reason:
         pytest.skip(reason)
-    workdir = tmp_path_factory.mktemp("debian")
+    with _exclusive_package_lock():
+        # A user's own copy serves their renewals: replacing it would break them.
+        if _installed_status() not in ABSENT:
+            pytest.skip(
+                f"{DEB_NAME} is installed on this machine; the test will not replace it"
+            )
+        yield from _installed_debian_package(tmp_path_factory.mktemp("debian"))
 
+
+def _installed_debian_package(workdir: Path) -> Iterator[Path]:
+    """Build the .deb in ``workdir``, install it, and remove it when done."""
     # Packagers start from the sdist, so the .deb is built from one, not the tree.
     build(workdir, sdist_only=True)
     (sdist,) = workdir.glob("*.tar.gz")

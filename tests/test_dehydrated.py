@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -197,6 +199,51 @@ def test_clean_challenge_in_a_new_process_removes_only_our_record(
 
 
 @pytest.mark.e2e
+def test_clean_challenge_on_lexicon_removes_records_without_a_marker(
+    dehydrated, cloudflare_api, capsys, monkeypatch
+):
+    # dns-lexicon cannot write our comment, so name and value alone identify ours.
+    cloudflare_api.add_record(
+        "example.test", "TXT", "_acme-challenge.example.test", "other", "by hand"
+    )
+    for key, value in dehydrated.environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CF_API_TOKEN", TOKEN)
+    monkeypatch.setenv("DNS_CLOUDFLARE_EXT_BACKEND", "lexicon")
+    triplets = ["example.test", "token-1", "value-1", "example.test", "t-2", "value-2"]
+
+    assert hook.main(["deploy_challenge", *triplets]) == 0
+    assert hook.main(["clean_challenge", *triplets]) == 0
+
+    left = cloudflare_api.records(type="TXT")
+    assert [r["content"] for r in left] == ["other"]
+    assert " + Removing 2 TXT records of ours\n" in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+def test_sigterm_while_waiting_removes_the_hooks_records(dehydrated, cloudflare_api):
+    cloudflare_api.propagation_delay = 60
+    hook_program = Path(sys.executable).with_name("certbot-dns-cloudflare-ext-hook")
+    process = subprocess.Popen(
+        [str(hook_program), "deploy_challenge", "example.test", "t-1", "value-1"],
+        env=dehydrated.environment | {"CF_API_TOKEN": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not cloudflare_api.records(type="TXT") and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=10)
+
+    assert process.returncode == 130
+    assert "certbot-dns-cloudflare-ext-hook: interrupted" in stderr
+    assert cloudflare_api.records(type="TXT") == []
+
+
+@pytest.mark.e2e
 def test_failed_deploy_removes_its_records_and_fails_in_one_line(
     dehydrated, cloudflare_api, nameserver, capsys, monkeypatch
 ):
@@ -212,7 +259,7 @@ def test_failed_deploy_removes_its_records_and_fails_in_one_line(
         r"certbot-dns-cloudflare-ext-hook: error: Cloudflare's nameservers did not "
         r"serve the TXT records within 1 s \(127\.0\.0\.1:\d+: "
         r"_acme-challenge\.example\.test REFUSED\); raise "
-        r"--dns-cloudflare-ext-propagation-timeout\n",
+        r"DNS_CLOUDFLARE_EXT_PROPAGATION_TIMEOUT\n",
         capsys.readouterr().err,
     )
     assert cloudflare_api.records(type="TXT") == []

@@ -55,7 +55,8 @@ def test_authentication_failures_carry_their_hint(cloudflare_api, account, code,
     line = str(caught.value)
     assert caught.value.code == code
     assert re.match(
-        rf"^Cloudflare API failed to look up the zone for 'all zones' \(error {code}: ",
+        rf"^Cloudflare API failed to list the zones for '/etc/cf\.ini' "
+        rf"\(error {code}: ",
         line,
     )
     assert re.search(hint, line)

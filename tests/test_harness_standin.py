@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -23,8 +24,10 @@ import dns.rdatatype
 import httpx
 import pytest
 
+from tests.conftest import PEBBLE_MISSING
 from tests.harness.cloudflare_api import CloudflareAPI
 from tests.harness.nameserver import Nameserver
+from tests.harness.pebble import find_pebble
 
 TOKEN = "tok-all-zones-SECRET-0123456789"
 SCOPED_TOKEN = "tok-one-zone-SECRET-0123456789"
@@ -514,21 +517,86 @@ def test_control_plane_seeds_configures_and_reports(api):
     assert api.calls == []
 
 
-def test_standin_process_writes_state_and_stops_on_sigterm(tmp_path):
-    state_file = tmp_path / "state.json"
-    process = subprocess.Popen(
+@pytest.mark.parametrize("path", ["", "/"])
+def test_control_plane_root_lists_its_actions(api, path):
+    listing = httpx.get(api.control_url + path)
+
+    assert listing.status_code == 200
+    actions = listing.json()["actions"]
+    record = "POST /__control/record {zone, type, name, content, comment, ttl, "
+    record += "priority, created_on}"
+    assert actions["GET /__control/state"].startswith("Return counters, zones")
+    assert actions[record].startswith("Seed a record")
+    assert len(actions) == 8
+
+
+def test_unknown_control_action_answers_with_the_list(api):
+    reply = httpx.post(api.control_url + "/zones", json={"name": "a.test"})
+
+    assert reply.status_code == 404
+    assert reply.json()["error"] == "no control action POST 'zones'"
+    assert "POST /__control/zone {name, account, status, name_servers, " in "".join(
+        reply.json()["actions"]
+    )
+    assert "a.test" not in [zone.name for zone in api.zones()]
+
+
+def run_standin(state_file: Path, *args: str) -> subprocess.Popen[str]:
+    """Start the stand-in process from the repository root, as the README does."""
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.Popen(
         [sys.executable, "-m", "tests.harness.standin_main", "--state-file",
-         str(state_file), "--zone", "example.test", "--token", TOKEN],
+         str(state_file), *args],
         cwd=ROOT,
+        env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
+
+
+def read_state(state_file: Path, process: subprocess.Popen[str]) -> dict:
+    """Wait for the state file, failing early if the process died."""
+    deadline = time.monotonic() + 30
+    while not state_file.exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    return json.loads(state_file.read_text())
+
+
+def test_standin_help_explains_every_option_and_the_state_file():
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    environ["COLUMNS"] = "80"
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.harness.standin_main", "--help"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    for option, help_text in [
+        ("--state-file FILE", "where to write the JSON state"),
+        ("--zone NAME", "add an active zone"),
+        ("--token TOKEN", "accept this API token"),
+        ("--latency S", "seconds every API call takes"),
+        ("--propagation-delay S", "seconds before the nameserver serves"),
+        ("--pebble", "also start Debian's pebble"),
+    ]:
+        assert re.search(rf"^  {option}\s+{help_text}", result.stdout, re.M), option
+    text = " ".join(result.stdout.split())
+    for key in ["base_url", "control_url", "dns_port", "zones", "directory_url"]:
+        assert f" {key} (" in text, key
+    assert " ca_bundle (certbot's REQUESTS_CA_BUNDLE)" in text
+
+
+def test_standin_process_writes_state_and_stops_on_sigterm(tmp_path):
+    state_file = tmp_path / "state.json"
+    process = run_standin(state_file, "--zone", "example.test", "--token", TOKEN)
     try:
-        deadline = time.monotonic() + 10
-        while not state_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        state = json.loads(state_file.read_text())
+        state = read_state(state_file, process)
         sdk = connect(state["base_url"], api_token=TOKEN)
         zones = [zone.name for zone in sdk.zones.list()]
         soa = dns.query.udp(
@@ -544,8 +612,27 @@ def test_standin_process_writes_state_and_stops_on_sigterm(tmp_path):
     assert zones == ["example.test"]
     assert list(state["zones"]) == ["example.test"]
     assert soa.answer[0].rdtype == dns.rdatatype.SOA
+    assert "directory_url" not in state
     assert process.returncode == 0
     assert TOKEN not in stdout + stderr
+
+
+def test_standin_process_with_pebble_serves_an_acme_directory(tmp_path):
+    if find_pebble() is None:
+        pytest.skip(PEBBLE_MISSING)
+    state_file = tmp_path / "state.json"
+    process = run_standin(state_file, "--zone", "example.test", "--pebble")
+    try:
+        state = read_state(state_file, process)
+        context = ssl.create_default_context(cafile=state["ca_bundle"])
+        directory = httpx.get(state["directory_url"], verify=context).json()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+
+    assert "newOrder" in directory
+    assert process.returncode == 0
+    assert not Path(state["ca_bundle"]).exists(), "pebble's files outlive the run"
 
 
 # -- Nameserver -----------------------------------------------------------------

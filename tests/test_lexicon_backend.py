@@ -52,13 +52,13 @@ ERRORS = {
     "invalid-token": (
         {"api_token": "unknown" + TOKEN},
         "list_zones",
-        r"look up the zone for 'all zones' \(error 9109: Invalid access token\); "
+        r"list the zones for '/etc/cf\.ini' \(error 9109: Invalid access token\); "
         r"the API token in /etc/cf\.ini is not valid",
     ),
     "bad-global-key": (
         {"email": EMAIL, "api_key": "f" * 37},
         "list_zones",
-        r"look up the zone for 'all zones' \(error 9103: .*\); "
+        r"list the zones for '/etc/cf\.ini' \(error 9103: .*\); "
         r"the email or Global API Key in /etc/cf\.ini is wrong",
     ),
     "no-dns-edit": (
@@ -193,7 +193,7 @@ def test_unanswered_call_gives_up_after_the_api_timeout(backend, cloudflare_api)
         backend(timeout=0.3).list_zones()
 
     assert re.match(
-        r"^Cloudflare API failed to look up the zone for 'all zones' "
+        r"^Cloudflare API failed to list the zones for '/etc/cf\.ini' "
         r"\(no answer within 0\.3 s\); Cloudflare's API kept failing; try again later",
         str(caught.value),
     )

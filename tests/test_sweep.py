@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import socket
 
 import pytest
 
@@ -133,3 +134,22 @@ def test_token_that_cannot_list_zones_asks_for_zone_names(
         "certbot-dns-cloudflare-ext sweep example.com\n"
     )
     assert contents(cloudflare_api) == ALL
+
+
+def test_unreachable_api_names_the_variables_to_raise(sweep, monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/client/v4"
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", closed)
+    monkeypatch.setenv("DNS_CLOUDFLARE_EXT_RETRIES", "0")
+
+    code, out, err = sweep()
+
+    assert (code, out) == (1, "")
+    assert err == (
+        "certbot-dns-cloudflare-ext: error: Cloudflare API failed to list the zones "
+        "for 'environment (CF_API_TOKEN)' (connection failed without an answer "
+        "(ConnectError)); Cloudflare's API kept failing; try again later (status: "
+        "https://www.cloudflarestatus.com), or raise DNS_CLOUDFLARE_EXT_RETRIES or "
+        "DNS_CLOUDFLARE_EXT_API_TIMEOUT\n"
+    )

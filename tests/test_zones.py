@@ -116,3 +116,43 @@ def test_zone_outside_the_account_lists_the_guesses(cloudflare_api, backend):
         "add the domain to this Cloudflare account, or give the token access to "
         "its zone"
     )
+
+
+@pytest.mark.parametrize(
+    "permissions, fault, answer",
+    [
+        (["zone:read", "dns:edit"], "503", r"error 10001: Service unavailable"),
+        (["dns:edit"], None, r"error 0: .*\); the token in cloudflare\.ini cannot"),
+    ],
+    ids=["listing-fails", "guesses-refused"],
+)
+def test_lookup_failure_names_the_name_asked_about(
+    cloudflare_api, monkeypatch, caplog, permissions, fault, answer
+):
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_api.base_url)
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_token(TOKEN, permissions=permissions)
+    if fault:
+        cloudflare_api.inject_fault("zone_list", fault, times=-1)
+    backend = SdkBackend(
+        Account(api_token=TOKEN), "cloudflare.ini", retries=1, sleep=lambda _: None
+    )
+
+    with caplog.at_level("INFO"), pytest.raises(CloudflareError) as caught:
+        ZoneFinder(backend).find("_acme-challenge.www.example.test")
+
+    assert re.match(
+        rf"^Cloudflare API failed to look up the zone for "
+        rf"'_acme-challenge\.www\.example\.test' \({answer}",
+        str(caught.value),
+    ), caught.value
+    assert "all zones" not in caplog.text
+    if fault:
+        assert any(
+            re.match(
+                r"^Cloudflare API failed to list the zones for 'cloudflare\.ini' "
+                r"\(error 10001: Service unavailable\); retry 1 of 1",
+                message,
+            )
+            for message in caplog.messages
+        ), caplog.messages

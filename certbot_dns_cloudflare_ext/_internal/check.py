@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .credentials import Account
-from .errors import CloudflareError, Error, ZoneNotFound
+from .errors import RATE_LIMIT_CODES, CloudflareError, Error, ZoneNotFound
 from .names import longest_zone, to_ascii
 from .records import Backend, Zone
 from .solver import Challenge, Solver
@@ -31,6 +31,7 @@ _FAILED = {
     "token": ("token", "invalid"),
     "zone_read": ("zone_read", "no"),
     "lands_at": ("lands_at", "unknown"),
+    "nameservers": ("lands_at", "nameservers unknown"),
     "dns_edit": ("dns_edit", "no"),
     "served": ("served", "not served"),
 }
@@ -142,6 +143,11 @@ def _check(
             report.lands_at += f" (zone {placement.zone.name})"
             _warn_inactive(report, placement.zone)
 
+        # The wait after writing asks these servers; a run stops if none is found.
+        step = "nameservers"
+        if solver.settings.check_propagation:
+            solver.nameservers(placement.zone)
+
         step = "dns_edit"
         placement.backend.find_records(placement.zone, "TXT", placement.record_name)
         report.dns_edit = "not proven"
@@ -160,6 +166,9 @@ def _check(
         cell, word = _FAILED[step]
         if isinstance(exc, ZoneNotFound):
             cell, word = "zone", "not found"
+        elif isinstance(exc, CloudflareError) and exc.transient:
+            # Cloudflare failing says nothing about the token or its permissions.
+            word = "rate-limited" if exc.code in RATE_LIMIT_CODES else "unreachable"
         setattr(report, cell, word)
         report.problems.append(str(exc))
     return report

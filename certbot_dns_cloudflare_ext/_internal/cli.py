@@ -44,7 +44,8 @@ def _check(args: argparse.Namespace) -> int:
 
     solver = environment.build_solver(logger.info, path=args.credentials)
     reports = check.check(solver, args.domains, live=args.live)
-    sys.stdout.write(check.render(reports, live=args.live))
+    table = check.render(reports, live=args.live)
+    sys.stdout.write(environment.name_variables(table))
     return 0 if all(report.result == "ok" for report in reports) else console.FAILED
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Callable
 
@@ -24,7 +25,7 @@ def configure_logging(verbosity: int, program: str = PROGRAM) -> None:
     for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(old)
     handler = _StderrHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{program}: %(message)s"))
+    handler.setFormatter(_Formatter(f"{program}: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     level = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity else None
@@ -36,15 +37,32 @@ class _StderrHandler(logging.StreamHandler):
     """Our console handler, told apart so a second setup replaces it."""
 
 
+class _Formatter(logging.Formatter):
+    """Name the variables these commands read where a message names plugin options."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .environment import name_variables
+
+        return name_variables(super().format(record))
+
+
 def run(command: Callable[[], int], program: str = PROGRAM) -> int:
     """Run ``command``; turn our errors into one line on stderr and exit code 1."""
+    from .environment import name_variables
     from .errors import Error
 
+    # systemd, timeout(1) and cron stop a job with SIGTERM: clean up as for Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return command()
     except Error as exc:
-        print(f"{program}: error: {exc}", file=sys.stderr)
+        # Hints name plugin options; these commands read variables instead.
+        print(f"{program}: error: {name_variables(str(exc))}", file=sys.stderr)
         return FAILED
     except KeyboardInterrupt:
         print(f"{program}: interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import CredentialsError
+from .errors import TOKENS_URL, CredentialsError
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +24,15 @@ ENVIRONMENT = {
     "zone_api_token": ("CLOUDFLARE_ZONE_API_TOKEN", "CF_ZONE_API_TOKEN"),
     "zone_id": ("CLOUDFLARE_ZONE_ID",),
 }
+#: How a credentials file names each field; the environment names variables.
+FILE_KEYS = {name: PREFIX + name for name in ENVIRONMENT}
 _SECRET_FIELDS = ("api_token", "api_key", "zone_api_token")
 _OFFICIAL_FIELDS = ("api_token", "email", "api_key")
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _GLOBAL_KEY = re.compile(r"[0-9a-fA-F]+")
+#: What a Global API Key looks like; no API token has this shape.
+_GLOBAL_KEY_SHAPE = re.compile(r"[0-9a-f]{37}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ZONE_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -64,8 +68,8 @@ class Credentials:
             raise CredentialsError(
                 self.source,
                 None,
-                f"no credentials for zone {zone!r}",
-                f"add a [{zone}] section or default {PREFIX}api_token",
+                f"no [section] covers {zone!r} and the file has no default credentials",
+                f"add default {PREFIX}api_token or a [zone] section for its zone",
             )
         return account
 
@@ -113,16 +117,18 @@ def _parse_problem(exc: Exception) -> str:
     first = (getattr(exc, "errors", None) or [exc])[0]
     text = str(first)
     # configobj quotes a line it cannot read, and that line may be a bare secret.
+    number = getattr(first, "line_number", "?")
     if text.startswith("Invalid line"):
-        number = getattr(first, "line_number", "?")
         return f"line {number} is neither key = value nor a [section]"
+    if text.startswith("Parse error in value"):
+        return f"line {number} has a value whose quotes do not match"
     return text
 
 
 def load_environment(environ: Mapping[str, str] = os.environ) -> Credentials | None:
     """Read credentials from the environment, or return None when it holds none."""
     values: dict[str, str] = {}
-    used: list[str] = []
+    used: dict[str, str] = {}
     for name, variables in ENVIRONMENT.items():
         # A token wins over an email and Global API Key set for other tools.
         if name in ("email", "api_key") and PREFIX + "api_token" in values:
@@ -130,59 +136,89 @@ def load_environment(environ: Mapping[str, str] = os.environ) -> Credentials | N
         for variable in variables:
             found = _read_variable(environ, variable)
             if found is not None:
-                values[PREFIX + name], origin = found
-                used.append(origin)
+                values[PREFIX + name], used[name] = found
                 break
     if not values:
         return None
-    source = "environment (" + ", ".join(used) + ")"
+    source = "environment (" + ", ".join(used.values()) + ")"
     logger.info("Using Cloudflare credentials from the %s", source)
-    return parse(values, source=source)
+    return parse(values, source=source, keys=_variable_keys(used))
 
 
-def parse(conf: Mapping[str, object], *, source: str) -> Credentials:
-    """Check every key of a parsed credentials file and build the credentials."""
+def _variable_keys(used: Mapping[str, str]) -> dict[str, str]:
+    """Name each field by the variable read for it, or else the one to set."""
+    # CF_EMAIL goes with CF_KEY, CLOUDFLARE_EMAIL with CLOUDFLARE_API_KEY.
+    short = bool(used) and all(v.startswith("CF_") for v in used.values())
+    family = "CF_" if short else "CLOUDFLARE_"
+    return {
+        name: used.get(name)
+        or next((v for v in variables if v.startswith(family)), variables[0])
+        for name, variables in ENVIRONMENT.items()
+    }
+
+
+def parse(
+    conf: Mapping[str, object],
+    *,
+    source: str,
+    keys: Mapping[str, str] = FILE_KEYS,
+) -> Credentials:
+    """Check every key of parsed credentials and build them; ``keys`` names fields."""
     sections = {k: v for k, v in conf.items() if isinstance(v, Mapping)}
     top = {k: v for k, v in conf.items() if not isinstance(v, Mapping)}
 
-    zone_ids = _parse_zone_ids(_field(top, "zone_id", source), source)
-    default = _account(top, source, required=not sections)
+    zone_ids = _parse_zone_ids(_field(top, "zone_id", source, keys), source, keys)
+    default = _account(top, source, keys, required=not sections)
     per_zone: dict[str, Account] = {}
-    for zone, keys in sections.items():
+    for zone, values in sections.items():
         where = f"{source} [{zone}]"
-        per_zone[_zone_name(zone)] = _account(keys, where, required=True)
-        zone_ids |= _parse_zone_ids(_field(keys, "zone_id", where), where)
+        per_zone[_zone_name(zone)] = _account(values, where, keys, required=True)
+        pins = _field(values, "zone_id", where, keys)
+        zone_ids |= _parse_zone_ids(pins, where, keys)
     return Credentials(source, default, per_zone, zone_ids)
 
 
 def _account(
-    keys: Mapping[str, object], source: str, *, required: bool
+    values: Mapping[str, object],
+    source: str,
+    keys: Mapping[str, str],
+    *,
+    required: bool,
 ) -> Account | None:
-    _reject_unknown(keys, source)
-    token = _field(keys, "api_token", source)
-    email = _field(keys, "email", source)
-    key = _field(keys, "api_key", source)
-    zone_token = _field(keys, "zone_api_token", source)
+    _reject_unknown(values, source)
+    token = _field(values, "api_token", source, keys)
+    email = _field(values, "email", source, keys)
+    key = _field(values, "api_key", source, keys)
+    zone_token = _field(values, "zone_api_token", source, keys)
 
+    # Sent as a token, a Global API Key only earns "invalid token"; say why here.
+    if token and _GLOBAL_KEY_SHAPE.fullmatch(token):
+        raise CredentialsError(
+            source,
+            keys["api_token"],
+            "looks like a Global API Key (37 hex digits), not an API token",
+            f"move it to {keys['api_key']} with {keys['email']}, or create an API "
+            f"token at {TOKENS_URL}",
+        )
     if token and (email or key):
         raise CredentialsError(
             source,
-            PREFIX + "api_token",
+            keys["api_token"],
             "is given together with an email or Global API Key",
-            f"keep only the token, or only {PREFIX}email and {PREFIX}api_key",
+            f"keep only the token, or only {keys['email']} and {keys['api_key']}",
         )
     if key and not email:
-        _check_key_is_not_token(key, source)
+        _check_key_is_not_token(key, source, keys, email)
         raise CredentialsError(
             source,
-            PREFIX + "email",
+            keys["email"],
             "is missing but a Global API Key is given",
             "add the email address of the Cloudflare account",
         )
     if email and not key:
         raise CredentialsError(
             source,
-            PREFIX + "api_key",
+            keys["api_key"],
             "is missing but an email is given",
             "add the Global API Key, or use an API token instead",
         )
@@ -193,33 +229,35 @@ def _account(
             source,
             None,
             "holds no Cloudflare credentials",
-            f"set {PREFIX}api_token (or {PREFIX}email with {PREFIX}api_key)",
+            f"set {keys['api_token']} (or {keys['email']} with {keys['api_key']})",
         )
 
     if token:
-        _check_token(token, source, PREFIX + "api_token")
+        _check_token(token, source, keys["api_token"])
     if zone_token:
-        _check_token(zone_token, source, PREFIX + "zone_api_token")
+        _check_token(zone_token, source, keys["zone_api_token"])
     if key:
-        _check_key_is_not_token(key, source)
+        _check_key_is_not_token(key, source, keys, email)
         if not _GLOBAL_KEY.fullmatch(key):
             raise _malformed(
-                source, PREFIX + "api_key", key, "a hexadecimal Global API Key"
+                source, keys["api_key"], key, "a hexadecimal Global API Key"
             )
         if not _EMAIL.fullmatch(email or ""):
             raise CredentialsError(
                 source,
-                PREFIX + "email",
+                keys["email"],
                 "is not an email address",
                 "use the email address you log in to Cloudflare with",
             )
     return Account(token, email, key, zone_token)
 
 
-def _field(keys: Mapping[str, object], name: str, source: str) -> str | None:
+def _field(
+    values: Mapping[str, object], name: str, source: str, keys: Mapping[str, str]
+) -> str | None:
     """Return our key's value, falling back to the official plugin's key."""
-    ours = keys.get(PREFIX + name)
-    theirs = keys.get(OFFICIAL_PREFIX + name) if name in _OFFICIAL_FIELDS else None
+    ours = values.get(PREFIX + name)
+    theirs = values.get(OFFICIAL_PREFIX + name) if name in _OFFICIAL_FIELDS else None
     if ours is not None and theirs is not None and ours != theirs:
         logger.warning(
             "%s: %s%s and %s%s disagree; using %s%s",
@@ -236,7 +274,7 @@ def _field(keys: Mapping[str, object], name: str, source: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise CredentialsError(
-            source, PREFIX + name, "is given more than once", "keep a single value"
+            source, keys[name], "is given more than once", "keep a single value"
         )
     return value
 
@@ -246,13 +284,16 @@ def _check_token(token: str, source: str, key: str) -> None:
         raise _malformed(source, key, token, "an API token")
 
 
-def _check_key_is_not_token(key: str, source: str) -> None:
+def _check_key_is_not_token(
+    key: str, source: str, keys: Mapping[str, str], email: str | None
+) -> None:
     if _TOKEN.fullmatch(key) and not _GLOBAL_KEY.fullmatch(key):
+        fix = f"move it to {keys['api_token']}"
         raise CredentialsError(
             source,
-            PREFIX + "api_key",
+            keys["api_key"],
             "holds an API token, not a Global API Key",
-            f"move it to {PREFIX}api_token and remove {PREFIX}email",
+            f"{fix} and remove {keys['email']}" if email else fix,
         )
 
 
@@ -261,9 +302,12 @@ def _malformed(source: str, key: str, value: str, expected: str) -> CredentialsE
     if value != value.strip():
         problem = "has leading or trailing whitespace"
         fix = "remove the spaces or line break around the value"
-    elif value[:1] in "\"'" or value[-1:] in "\"'":
+    elif len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
         problem = "is wrapped in quotes"
         fix = "remove the quotes around the value"
+    elif "'" in value or '"' in value:
+        problem = "contains a quote"
+        fix = "remove the stray quote; copy the value again if unsure"
     elif any(ord(c) < 32 or ord(c) == 127 for c in value):
         problem = "contains a control character"
         fix = "copy the value again from the Cloudflare dashboard"
@@ -284,7 +328,9 @@ def _reject_unknown(keys: Mapping[str, object], source: str) -> None:
         raise CredentialsError(source, key, "is not a known key", fix)
 
 
-def _parse_zone_ids(value: str | None, source: str) -> dict[str, str]:
+def _parse_zone_ids(
+    value: str | None, source: str, keys: Mapping[str, str]
+) -> dict[str, str]:
     """Parse ``zone:id`` pairs, separated by commas."""
     if not value:
         return {}
@@ -294,7 +340,7 @@ def _parse_zone_ids(value: str | None, source: str) -> dict[str, str]:
         if not zone or not _ZONE_ID.fullmatch(zone_id.strip().lower()):
             raise CredentialsError(
                 source,
-                PREFIX + "zone_id",
+                keys["zone_id"],
                 f"has {pair.strip()!r}, which is not zone:id with a 32-hex-digit id",
                 "write it as example.com:<zone id from the zone's Overview page>",
             )

@@ -8,6 +8,7 @@ option of the certbot plugin has a variable named after it: for example
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,10 @@ _OPTIONS: dict[str, tuple[str, Callable[[str], object], str]] = {
     "API_TIMEOUT": ("api_timeout", float, "use a number of seconds"),
     "BACKEND": ("backend", str.lower, "use sdk, lexicon or auto"),
 }
+_FLAGS = frozenset({"NO_PROPAGATION_CHECK", "NO_FOLLOW_CNAMES"})
+
+#: A plugin option as error hints name it, such as ``--dns-cloudflare-ext-retries``.
+_PLUGIN_OPTION = re.compile(r"--dns-cloudflare-ext-[a-z]+(?:-[a-z]+)*")
 
 
 def settings_from(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -64,11 +69,31 @@ def settings_from(environ: Mapping[str, str] = os.environ) -> Settings:
     try:
         return Settings(**values)
     except OptionError as exc:
-        option = exc.option.removeprefix("dns-cloudflare-ext-")
-        suffix = option.upper().replace("-", "_")
-        raise VariableError(
-            PREFIX + suffix, texts.get(suffix, exc.value), exc.fix
-        ) from None
+        variable = variable_for(exc.option)
+        value = texts.get(variable.removeprefix(PREFIX), exc.value)
+        raise VariableError(variable, value, exc.fix) from None
+
+
+def variable_for(option: str) -> str:
+    """Return the variable the hooks read for a plugin option, e.g. ``..._TTL``."""
+    option = option.removeprefix("--").removeprefix("dns-cloudflare-ext-")
+    return PREFIX + option.upper().replace("-", "_")
+
+
+def name_variables(text: str) -> str:
+    """Rewrite the plugin options a message names into the variables we read."""
+    return _PLUGIN_OPTION.sub(_variable_of_match, text)
+
+
+def _variable_of_match(match: re.Match[str]) -> str:
+    variable = variable_for(match.group(0))
+    suffix = variable.removeprefix(PREFIX)
+    # A flag's variable is switched on by a true value, not by being set at all.
+    if suffix in _FLAGS:
+        return f"{variable}=1"
+    if suffix in _OPTIONS or variable == CREDENTIALS_FILE:
+        return variable
+    return match.group(0)
 
 
 def credentials_from(

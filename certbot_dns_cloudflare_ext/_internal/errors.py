@@ -62,8 +62,9 @@ _HINTS: Mapping[int, str] = {
     Code.INVALID_ZONE_ID: "the zone id is wrong; check the zone ids in {source}",
     Code.NO_ROUTE: "the zone id is wrong; check the zone ids in {source}",
     Code.CNAME_CONFLICT: (
-        "a CNAME, A or AAAA record already exists at this name; remove it, or "
-        "point the name at another zone by CNAME on purpose"
+        "a CNAME, A or AAAA record already exists at this name; remove it, or if "
+        "it is a CNAME let the plugin follow it (drop "
+        "--dns-cloudflare-ext-no-follow-cnames)"
     ),
     Code.TLD_REFUSED: "Cloudflare's API does not manage names under this TLD",
     Code.RATE_LIMITED: (
@@ -223,8 +224,8 @@ class NameserversUnknown(Error):
         listed = ", ".join(self.hosts) or "taken from its NS records"
         super().__init__(
             f"Found no address of the nameservers of zone {zone!r} ({listed}); "
-            "name reachable ones with --dns-cloudflare-ext-nameservers, or pass "
-            "--dns-cloudflare-ext-no-propagation-check"
+            "name reachable ones with --dns-cloudflare-ext-nameservers, or turn the "
+            "check off with --dns-cloudflare-ext-no-propagation-check"
         )
 
 

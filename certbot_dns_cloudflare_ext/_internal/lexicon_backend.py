@@ -54,6 +54,8 @@ def base_url() -> str:
 class LexiconBackend:
     """Talk to Cloudflare through dns-lexicon: one provider per zone and credential."""
 
+    marks_records = False
+
     def __init__(
         self,
         account: Account,
@@ -80,9 +82,9 @@ class LexiconBackend:
         if name:
             query["name"] = name
         provider = self._provider(None, lookups=True)
-        payload = self._call(
-            "look up the zone", name or "all zones", provider._get, "/zones", query
-        )
+        # Without a name this lists the account's zones; the credentials say whose.
+        step = ("look up the zone", name) if name else ("list the zones", self.source)
+        payload = self._call(*step, provider._get, "/zones", query)
 
         zones = [_zone(raw) for raw in payload.get("result") or []]
         total_pages = (payload.get("result_info") or {}).get("total_pages")

@@ -36,6 +36,8 @@ class Backend(Protocol):
     """What the core needs from a Cloudflare client library."""
 
     source: str
+    #: Whether records carry our comment marker; dns-lexicon cannot write comments.
+    marks_records: bool
 
     def list_zones(self, name: str | None = None) -> tuple[list[Zone], bool]:
         """List visible zones (optionally with this exact name); say if complete."""

@@ -26,6 +26,8 @@ _T = TypeVar("_T")
 class SdkBackend:
     """Talk to Cloudflare through one SDK client per credential, built once."""
 
+    marks_records = True
+
     def __init__(
         self,
         account: Account,
@@ -51,9 +53,10 @@ class SdkBackend:
 
     def list_zones(self, name: str | None = None) -> tuple[list[Zone], bool]:
         """List visible zones (optionally with this exact name); say if complete."""
+        # Without a name this lists the account's zones; the credentials say whose.
+        step = ("look up the zone", name) if name else ("list the zones", self.source)
         page = self._call(
-            "look up the zone",
-            name or "all zones",
+            *step,
             lambda: self._lookups.zones.list(
                 **({"name": name} if name else {}), per_page=_ZONES_PER_PAGE
             ),

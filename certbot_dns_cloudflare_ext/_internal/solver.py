@@ -198,13 +198,19 @@ class Solver:
 
         A record counts as ours only with the exact name, the exact value and our
         comment marker, so a hook that runs apart from the create never deletes
-        a record someone else made.
+        a record someone else made. A backend that cannot write the marker is
+        left with name and value, which are unique to one ACME authorization.
         """
         found = []
         for placement in placements:
             name, value = placement.record_name, placement.challenge.validation
-            records = placement.backend.find_records(placement.zone, "TXT", name, value)
-            found += [Written(placement, r) for r in records if r.comment == COMMENT]
+            backend = placement.backend
+            records = backend.find_records(placement.zone, "TXT", name, value)
+            found += [
+                Written(placement, record)
+                for record in records
+                if record.comment == COMMENT or not backend.marks_records
+            ]
         return found
 
     def visible_zones(self) -> list[Zone] | None:

@@ -33,14 +33,17 @@ class ZoneFinder:
         if pinned:
             return Zone(id=self._pins[pinned], name=pinned)
 
-        listing = self._complete_listing()
-        if listing is not None:
-            match = longest_zone(name, [zone.name for zone in listing])
-            if match is None:
-                raise ZoneNotFound(name, _candidates(name), self._backend.source)
-            return next(zone for zone in listing if zone.name == match)
-
-        return self._find_by_guesses(name)
+        try:
+            listing = self._complete_listing()
+            if listing is None:
+                return self._find_by_guesses(name)
+        except CloudflareError as exc:
+            # The user asked about this name, not about a listing or a zone guess.
+            raise _looking_up(name, exc) from exc
+        match = longest_zone(name, [zone.name for zone in listing])
+        if match is None:
+            raise ZoneNotFound(name, _candidates(name), self._backend.source)
+        return next(zone for zone in listing if zone.name == match)
 
     def visible_zones(self) -> list[Zone] | None:
         """Return every visible zone if one listing covers them all, else None."""
@@ -79,6 +82,18 @@ class ZoneFinder:
         if denied is not None and not any(self._by_name.values()):
             raise denied
         raise ZoneNotFound(name, _candidates(name), self._backend.source)
+
+
+def _looking_up(name: str, exc: CloudflareError) -> CloudflareError:
+    """Restate a failed listing or guess as the failed lookup of ``name``."""
+    return CloudflareError(
+        "look up the zone",
+        name,
+        code=exc.code,
+        message=exc.message,
+        hint=exc.hint,
+        transient=exc.transient,
+    )
 
 
 def _candidates(name: str) -> list[str]:

@@ -6,6 +6,7 @@ import collections
 import contextlib
 import dataclasses
 import http.server
+import inspect
 import json
 import math
 import socket
@@ -228,8 +229,9 @@ class CloudflareAPI(Store):
     ) -> Reply:
         """Answer one HTTP request, counting it while in flight."""
         url = urlsplit(target)
-        if url.path.startswith(CONTROL_PREFIX):
-            return self._control(method, url.path.removeprefix(CONTROL_PREFIX), body)
+        if f"{url.path}/".startswith(CONTROL_PREFIX):
+            action = url.path.removeprefix(CONTROL_PREFIX.rstrip("/")).strip("/")
+            return self._control(method, action, body)
 
         with self._lock:
             self._in_flight += 1
@@ -308,12 +310,26 @@ class CloudflareAPI(Store):
                 raise ApiError(429, RATE_LIMITED, _THROTTLE_HINT, headers=retry_after)
             sent.append(now)
 
+    def control_actions(self) -> dict[str, str]:
+        """List the control plane's actions, their JSON arguments and what they do."""
+        actions = {f"GET {CONTROL_PREFIX}state": _summary(self.state)}
+        for action, name in _CONTROL_ACTIONS.items():
+            method = getattr(self, name)
+            arguments = ", ".join(inspect.signature(method).parameters)
+            actions[f"POST {CONTROL_PREFIX}{action} {{{arguments}}}"] = _summary(method)
+        return actions
+
     def _control(self, method: str, action: str, body: bytes) -> Reply:
         try:
             if method == "GET" and action == "state":
                 return _json_reply(200, {"result": self.state()})
+            if method == "GET" and not action:
+                return _json_reply(200, {"actions": self.control_actions()})
             if method != "POST" or action not in _CONTROL_ACTIONS:
-                return _json_reply(404, {"error": f"no control action {action!r}"})
+                error = f"no control action {method} {action!r}"
+                return _json_reply(
+                    404, {"error": error, "actions": self.control_actions()}
+                )
             arguments = json.loads(body) if body else {}
             result = getattr(self, _CONTROL_ACTIONS[action])(**arguments)
         except (ApiError, TypeError, ValueError) as exc:
@@ -323,6 +339,10 @@ class CloudflareAPI(Store):
         elif isinstance(result, Zone):
             result = result.to_api()
         return _json_reply(200, {"result": result})
+
+
+def _summary(method: Callable[..., object]) -> str:
+    return (method.__doc__ or "").strip().splitlines()[0]
 
 
 def _label(headers: Mapping[str, str]) -> str:

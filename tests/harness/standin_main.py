@@ -1,11 +1,13 @@
-"""Run the stand-in Cloudflare API and nameserver as a process until signalled."""
+"""Run the stand-in Cloudflare API and nameserver (and pebble) until signalled."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -13,24 +15,68 @@ from pathlib import Path
 
 from tests.harness.cloudflare_api import CloudflareAPI
 from tests.harness.nameserver import Nameserver
+from tests.harness.pebble import Pebble, PebbleError
+
+_DESCRIPTION = (
+    "Serve a stand-in for Cloudflare's v4 API and an authoritative nameserver that "
+    "serves its records, both on 127.0.0.1, until SIGINT (Ctrl-C) or SIGTERM. "
+    "Once both answer, the state file is written as JSON: base_url (give it to the "
+    "plugin as CLOUDFLARE_BASE_URL), control_url (the control plane: GET it for "
+    "its actions), dns_port (the nameserver's UDP and TCP port), zones (each zone "
+    "name and its id) and, with --pebble, directory_url (certbot's --server), "
+    "ca_bundle (certbot's REQUESTS_CA_BUNDLE) and pebble_log."
+)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m tests.harness.standin_main", description=__doc__
+        prog="python -m tests.harness.standin_main", description=_DESCRIPTION
     )
-    parser.add_argument("--state-file", type=Path, required=True)
-    parser.add_argument("--zone", action="append", default=[], dest="zones")
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="where to write the JSON state once the servers answer (required)",
+    )
+    parser.add_argument(
+        "--zone",
+        action="append",
+        default=[],
+        dest="zones",
+        metavar="NAME",
+        help="add an active zone, e.g. example.test (repeatable)",
+    )
     parser.add_argument(
         "--token",
         action="append",
         default=[],
         dest="tokens",
-        help="API token with every permission on every zone (repeatable)",
+        metavar="TOKEN",
+        help="accept this API token with every permission on every zone (repeatable)",
     )
-    parser.add_argument("--latency", type=float, default=0.0)
-    parser.add_argument("--propagation-delay", type=float, default=0.0)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds every API call takes (default 0)",
+    )
+    parser.add_argument(
+        "--propagation-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="seconds before the nameserver serves a record written through the "
+        "API (default 0)",
+    )
+    parser.add_argument(
+        "--pebble",
+        action="store_true",
+        help="also start Debian's pebble ACME CA (apt-get install pebble), which "
+        "resolves through the stand-in nameserver",
+    )
     return parser.parse_args(argv)
 
 
@@ -49,30 +95,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
 
-    api = CloudflareAPI(latency=args.latency, propagation_delay=args.propagation_delay)
-    zones = {name: api.add_zone(name) for name in args.zones}
-    for token in args.tokens:
-        api.add_token(token)
-    api.start()
-    nameserver = Nameserver(api)
-    nameserver.start()
-
-    # The state file appears only once both servers answer.
-    try:
-        write_state(
-            args.state_file,
-            {
-                "base_url": api.base_url,
-                "control_url": api.control_url,
-                "dns_port": nameserver.port,
-                "zones": {zone.name: zone.id for zone in zones.values()},
-            },
+    with contextlib.ExitStack() as stack:
+        api = CloudflareAPI(
+            latency=args.latency, propagation_delay=args.propagation_delay
         )
+        zones = {name: api.add_zone(name) for name in args.zones}
+        for token in args.tokens:
+            api.add_token(token)
+        api.start()
+        stack.callback(api.stop)
+        nameserver = Nameserver(api)
+        nameserver.start()
+        stack.callback(nameserver.stop)
+        state: dict[str, object] = {
+            "base_url": api.base_url,
+            "control_url": api.control_url,
+            "dns_port": nameserver.port,
+            "zones": {zone.name: zone.id for zone in zones.values()},
+        }
+
+        if args.pebble:
+            workdir = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="standin-pebble-")
+            )
+            pebble = Pebble(("127.0.0.1", nameserver.port), workdir)
+            try:
+                pebble.start()
+            except PebbleError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            stack.callback(pebble.stop)
+            state["directory_url"] = pebble.directory_url
+            state["ca_bundle"] = str(pebble.ca_bundle)
+            state["pebble_log"] = str(Path(workdir) / "pebble.log")
+
+        # The state file appears only once every server answers.
+        write_state(args.state_file, state)
         while not stopping.wait(timeout=1):
             pass
-    finally:
-        nameserver.stop()
-        api.stop()
     return 0
 
 
