@@ -68,7 +68,7 @@ def deploy_challenge(args: Sequence[str]) -> int:
         placements = solver.plan(_challenges(args))
         solver.deploy(placements)
         count = f"{len(placements)} TXT record{'s' * (len(placements) != 1)}"
-        _say(f"Wrote {count} at Cloudflare; waiting until its nameservers serve them")
+        _say(f"Wrote {count} at Cloudflare")
         solver.wait(placements)
     except BaseException:
         # dehydrated never calls clean_challenge after a failed deploy.
