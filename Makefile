@@ -14,6 +14,13 @@ NOX := $(VENV)/bin/nox --envdir .nox --reuse-venv=yes
 
 # Run apt-get directly as root, through sudo otherwise (when there is one).
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
+# With neither, the *-deps targets name what to install and the tests needing it
+# skip, instead of apt-get failing on its lock and stopping `make test`.
+CAN_APT := $(shell { [ "$$(id -u)" -eq 0 ] || [ -n "$(SUDO)" ]; } && echo yes)
+# What setuptools writes into the tree when pip installs it. Where the build module
+# is missing, a stale build/ turns `python -m build` into the puzzling "'build' is
+# a package and cannot be directly executed".
+IN_TREE_OUTPUT := build *.egg-info
 
 .PHONY: venv system-deps debian-deps test test-suite test-packaging test-matrix \
 	demo lint clean distclean
@@ -27,6 +34,7 @@ $(VENV_PYTHON):
 # Reinstall only when the packaging metadata changes.
 $(INSTALL_STAMP): $(VENV_PYTHON) pyproject.toml $(wildcard setup.py setup.cfg)
 	$(VENV_PYTHON) -m pip install --quiet -e '.[test,lexicon]'
+	rm -rf $(IN_TREE_OUTPUT)
 	touch $@
 
 system-deps:
@@ -34,7 +42,10 @@ system-deps:
 	for program in $(SYSTEM_PROGRAMS); do \
 		command -v $$program >/dev/null 2>&1 || missing="$$missing $$program"; \
 	done; \
-	if [ -n "$$missing" ]; then \
+	if [ -n "$$missing" ] && [ -z "$(CAN_APT)" ]; then \
+		echo "system-deps: run as root or install: apt-get install$$missing" \
+			"(their tests are skipped until then)"; \
+	elif [ -n "$$missing" ]; then \
 		echo "installing missing system programs:$$missing"; \
 		$(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(SYSTEM_PROGRAMS); \
@@ -47,7 +58,10 @@ debian-deps:
 		dpkg-query -W -f='$${db:Status-Status}' $$package 2>/dev/null | grep -qx installed \
 			|| missing="$$missing $$package"; \
 	done; \
-	if [ -n "$$missing" ]; then \
+	if [ -n "$$missing" ] && [ -z "$(CAN_APT)" ]; then \
+		echo "debian-deps: run as root or install: apt-get install$$missing" \
+			"(their tests are skipped until then)"; \
+	elif [ -n "$$missing" ]; then \
 		echo "installing missing Debian packages:$$missing"; \
 		$(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y \
@@ -67,8 +81,10 @@ test-suite: venv system-deps
 test-packaging: venv system-deps debian-deps
 	$(VENV_PYTHON) -m pytest -q -rs -m packaging
 
+# pip builds the project in the tree for each session: start clean, end clean.
 test-matrix: venv system-deps
-	$(NOX)
+	rm -rf $(IN_TREE_OUTPUT)
+	$(NOX); status=$$?; rm -rf $(IN_TREE_OUTPUT); exit $$status
 
 demo: venv system-deps
 	$(VENV_PYTHON) -m tests.harness.demo

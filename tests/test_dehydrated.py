@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -337,4 +338,29 @@ def test_missing_credentials_name_the_variables(capsys, monkeypatch):
         "credentials; set CF_API_TOKEN (or CF_EMAIL with CF_KEY, or "
         "CLOUDFLARE_API_TOKEN), or name a credentials ini in "
         "DNS_CLOUDFLARE_EXT_CREDENTIALS\n"
+    )
+
+
+def test_clean_challenge_without_cloudflare_warns_naming_the_variables(
+    capsys, monkeypatch
+):
+    for key in os.environ:
+        if _OURS.match(key):
+            monkeypatch.delenv(key)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/client/v4"
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", closed)
+    monkeypatch.setenv("CF_API_TOKEN", TOKEN)
+    monkeypatch.setenv("DNS_CLOUDFLARE_EXT_RETRIES", "0")
+
+    assert hook.main(["clean_challenge", "example.test", "t", "v"]) == 0
+
+    assert capsys.readouterr().err == (
+        "certbot-dns-cloudflare-ext-hook: Could not look up the TXT records to remove "
+        "(Cloudflare API failed to look up the zone for '_acme-challenge.example.test' "
+        "(connection failed without an answer (ConnectError)); Cloudflare's API kept "
+        "failing; try again later (status: https://www.cloudflarestatus.com), or "
+        "raise DNS_CLOUDFLARE_EXT_RETRIES or DNS_CLOUDFLARE_EXT_API_TIMEOUT); remove "
+        "them later with: certbot-dns-cloudflare-ext sweep --delete\n"
     )
