@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.certbot import Certbot
-from tests.harness.packaging import build, missing_build_tool
+from tests.harness.packaging import build, missing_build_tool, unpack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.packaging]
 
@@ -133,8 +132,7 @@ def _installed_debian_package(workdir: Path) -> Iterator[Path]:
     (sdist,) = workdir.glob("*.tar.gz")
     version = re.sub(r"\.tar\.gz$", "", sdist.name).rpartition("-")[2]
     orig = sdist.rename(workdir / f"certbot-dns-cloudflare-ext_{version}.orig.tar.gz")
-    with tarfile.open(orig) as archive:
-        archive.extractall(workdir, filter="data")
+    unpack(orig, workdir)
     (source,) = (path for path in workdir.iterdir() if path.is_dir())
 
     _system(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=source)

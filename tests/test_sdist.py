@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.packaging import ROOT, build, missing_build_tool
+from tests.harness.packaging import ROOT, build, missing_build_tool, unpack
 from tests.harness.pebble import find_pebble
 
 pytestmark = pytest.mark.packaging
@@ -82,8 +82,7 @@ def test_unpacked_sdist_tests_pass_offline_and_skip_without_pebble(dist, tmp_pat
             "unshare needs root to isolate the network (run as root, e.g. in CI)"
         )
     (sdist,) = dist.glob("*.tar.gz")
-    with tarfile.open(sdist) as archive:
-        archive.extractall(tmp_path, filter="data")
+    unpack(sdist, tmp_path)
     (source,) = tmp_path.iterdir()
 
     # Loopback only, and pebble hidden behind /dev/null, in namespaces of our own.

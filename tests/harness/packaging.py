@@ -6,6 +6,7 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,3 +52,19 @@ def build(outdir: Path, *, sdist_only: bool = False) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"python -m build failed:\n{result.stdout}{result.stderr}")
     shutil.rmtree(source)
+
+
+def unpack(sdist: Path, into: Path) -> None:
+    """Unpack ``sdist`` into ``into``, refusing members that would escape it."""
+    with tarfile.open(sdist) as archive:
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(into, filter="data")
+            return
+        # Pythons before the extraction filters (3.10.11, 3.11.3): check by hand.
+        root = into.resolve()
+        for member in archive.getmembers():
+            target = (into / member.name).resolve()
+            plain = member.isfile() or member.isdir()
+            if not plain or not target.is_relative_to(root):
+                raise RuntimeError(f"{sdist.name}: unsafe member {member.name!r}")
+        archive.extractall(into)
