@@ -135,6 +135,21 @@ def test_pinned_zone_id_works_without_zone_read(backend, cloudflare_api, zone):
     assert cloudflare_api.records(type="TXT") == []
 
 
+def test_zones_come_page_by_page(backend, cloudflare_api):
+    for i in range(60):
+        cloudflare_api.add_zone(f"zone{i:02}.test")
+    cloudflare_api.add_token(TOKEN)
+    client = backend()
+
+    first, first_is_last = client.list_zones()
+    second, second_is_last = client.list_zones(page=2)
+
+    assert (len(first), first_is_last) == (50, False)
+    assert (len(second), second_is_last) == (10, True)
+    listed = sorted(zone.name for zone in first + second)
+    assert listed == [f"zone{i:02}.test" for i in range(60)]
+
+
 def test_split_tokens_look_up_zones_with_the_zone_token(backend, cloudflare_api):
     cloudflare_api.add_zone("example.test")
     cloudflare_api.add_token(TOKEN, permissions=["dns:read", "dns:edit"])

@@ -118,6 +118,34 @@ def test_nothing_stale_says_so(sweep, cloudflare_api, records):
     assert contents(cloudflare_api) == ALL
 
 
+def test_every_page_of_a_large_account_is_swept(sweep, cloudflare_api):
+    names = [f"zone{i:03}.test" for i in range(120)]
+    for name in names:
+        cloudflare_api.add_zone(name)
+    for name in (names[0], names[-1]):
+        cloudflare_api.add_record(
+            name,
+            "TXT",
+            f"_acme-challenge.{name}",
+            name,
+            COMMENT,
+            created_on=hours_ago(2),
+        )
+    cloudflare_api.add_token(TOKEN)
+
+    code, out, _ = sweep("--delete")
+
+    assert code == 0
+    assert out.splitlines()[-1] == "Removed 2 of 2 challenge records."
+    assert contents(cloudflare_api) == []
+    pages = [
+        call.query.get("page")
+        for call in cloudflare_api.calls
+        if call.path.endswith("/zones")
+    ]
+    assert pages == ["1", "2", "3"]
+
+
 def test_token_that_cannot_list_zones_asks_for_zone_names(
     sweep, cloudflare_api, records
 ):
@@ -129,9 +157,8 @@ def test_token_that_cannot_list_zones_asks_for_zone_names(
     assert out == ""
     assert err == (
         "certbot-dns-cloudflare-ext: error: The credentials in environment "
-        "(CF_API_TOKEN) cannot list all their zones in one call (no Zone:Read, or "
-        "more than one page of zones); name the zones to sweep, e.g. "
-        "certbot-dns-cloudflare-ext sweep example.com\n"
+        "(CF_API_TOKEN) may not list zones (no Zone:Read); name the zones to sweep, "
+        "e.g. certbot-dns-cloudflare-ext sweep example.com\n"
     )
     assert contents(cloudflare_api) == ALL
 

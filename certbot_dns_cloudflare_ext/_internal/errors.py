@@ -139,14 +139,13 @@ class StateError(Error):
 
 
 class ZonesNotListable(Error):
-    """The credentials cannot list all their zones in one call, so sweep needs names."""
+    """The credentials may not list their zones, so sweep needs names."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         super().__init__(
-            f"The credentials in {source} cannot list all their zones in one call "
-            "(no Zone:Read, or more than one page of zones); name the zones to sweep, "
-            "e.g. certbot-dns-cloudflare-ext sweep example.com"
+            f"The credentials in {source} may not list zones (no Zone:Read); "
+            "name the zones to sweep, e.g. certbot-dns-cloudflare-ext sweep example.com"
         )
 
 

@@ -26,7 +26,7 @@ from lexicon.exceptions import LexiconError
 from .credentials import Account
 from .errors import ALREADY_EXISTS, CloudflareError, Code
 from .names import to_ascii
-from .records import Record, Zone
+from .records import ZONES_PER_PAGE, Record, Zone, is_last_page
 from .retry import Failure, Retrier, parse_retry_after, transient_status
 
 try:  # dns-lexicon 3.15 and later keep the providers in a private package.
@@ -38,8 +38,6 @@ logger = logging.getLogger(__name__)
 
 #: Cloudflare's API root, the one lexicon's provider hard-codes.
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
-
-_ZONES_PER_PAGE = 50
 
 
 def base_url() -> str:
@@ -76,9 +74,14 @@ class LexiconBackend:
     def __repr__(self) -> str:
         return f"LexiconBackend(source={self.source!r})"
 
-    def list_zones(self, name: str | None = None) -> tuple[list[Zone], bool]:
-        """List visible zones (optionally with this exact name); say if complete."""
-        query: dict[str, Any] = {"per_page": _ZONES_PER_PAGE}
+    def list_zones(
+        self, name: str | None = None, page: int = 1
+    ) -> tuple[list[Zone], bool]:
+        """List one page of visible zones (optionally with this exact name).
+
+        Also say whether it was the last page.
+        """
+        query: dict[str, Any] = {"page": page, "per_page": ZONES_PER_PAGE}
         if name:
             query["name"] = name
         provider = self._provider(None, lookups=True)
@@ -88,9 +91,8 @@ class LexiconBackend:
 
         zones = [_zone(raw) for raw in payload.get("result") or []]
         total_pages = (payload.get("result_info") or {}).get("total_pages")
-        complete = total_pages == 1 if total_pages else len(zones) < _ZONES_PER_PAGE
-        logger.debug("GET /zones name=%s: %d zones", name, len(zones))
-        return zones, complete
+        logger.debug("GET /zones name=%s page=%d: %d zones", name, page, len(zones))
+        return zones, is_last_page(page, total_pages, len(zones))
 
     def create_txt(
         self, zone: Zone, name: str, content: str, ttl: int

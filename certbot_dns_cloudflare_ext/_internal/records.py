@@ -8,6 +8,9 @@ from typing import Protocol
 #: Marks records this plugin wrote, so cleanup and sweep never touch others.
 COMMENT = "ACME challenge by certbot-dns-cloudflare-ext"
 
+#: The most zones ``GET /zones`` returns in one page.
+ZONES_PER_PAGE = 50
+
 
 @dataclass(frozen=True)
 class Zone:
@@ -39,8 +42,13 @@ class Backend(Protocol):
     #: Whether records carry our comment marker; dns-lexicon cannot write comments.
     marks_records: bool
 
-    def list_zones(self, name: str | None = None) -> tuple[list[Zone], bool]:
-        """List visible zones (optionally with this exact name); say if complete."""
+    def list_zones(
+        self, name: str | None = None, page: int = 1
+    ) -> tuple[list[Zone], bool]:
+        """List one page of visible zones (optionally with this exact name).
+
+        Also say whether it was the last page.
+        """
 
     def create_txt(
         self, zone: Zone, name: str, content: str, ttl: int
@@ -57,3 +65,10 @@ class Backend(Protocol):
 
     def verify_token(self) -> str:
         """Return the API token's status, such as ``active``."""
+
+
+def is_last_page(page: int, total_pages: int | None, count: int) -> bool:
+    """Say whether a page of zones was the last, by ``result_info`` or its size."""
+    if total_pages:
+        return page >= total_pages
+    return count < ZONES_PER_PAGE

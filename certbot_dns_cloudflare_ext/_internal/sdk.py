@@ -12,12 +12,11 @@ import cloudflare
 
 from .credentials import Account
 from .errors import ALREADY_EXISTS, CloudflareError, Code
-from .records import COMMENT, Record, Zone
+from .records import COMMENT, ZONES_PER_PAGE, Record, Zone, is_last_page
 from .retry import Failure, Retrier, parse_retry_after, transient_status
 
 logger = logging.getLogger(__name__)
 
-_ZONES_PER_PAGE = 50
 _RECORDS_PER_PAGE = 100
 
 _T = TypeVar("_T")
@@ -51,21 +50,27 @@ class SdkBackend:
     def __repr__(self) -> str:
         return f"SdkBackend(source={self.source!r})"
 
-    def list_zones(self, name: str | None = None) -> tuple[list[Zone], bool]:
-        """List visible zones (optionally with this exact name); say if complete."""
+    def list_zones(
+        self, name: str | None = None, page: int = 1
+    ) -> tuple[list[Zone], bool]:
+        """List one page of visible zones (optionally with this exact name).
+
+        Also say whether it was the last page.
+        """
         # Without a name this lists the account's zones; the credentials say whose.
         step = ("look up the zone", name) if name else ("list the zones", self.source)
-        page = self._call(
+        listed = self._call(
             *step,
             lambda: self._lookups.zones.list(
-                **({"name": name} if name else {}), per_page=_ZONES_PER_PAGE
+                **({"name": name} if name else {}),
+                page=page,
+                per_page=ZONES_PER_PAGE,
             ),
         )
-        zones = [_zone(raw) for raw in page.result or []]
-        total_pages = getattr(page.result_info, "total_pages", None)
-        complete = total_pages == 1 if total_pages else len(zones) < _ZONES_PER_PAGE
-        logger.debug("GET /zones name=%s: %d zones", name, len(zones))
-        return zones, complete
+        zones = [_zone(raw) for raw in listed.result or []]
+        total_pages = getattr(listed.result_info, "total_pages", None)
+        logger.debug("GET /zones name=%s page=%d: %d zones", name, page, len(zones))
+        return zones, is_last_page(page, total_pages, len(zones))
 
     def create_txt(
         self, zone: Zone, name: str, content: str, ttl: int

@@ -213,11 +213,11 @@ class Solver:
             ]
         return found
 
-    def visible_zones(self) -> list[Zone] | None:
-        """List the zones the default credentials see, or None if one listing cannot."""
+    def all_zones(self) -> list[Zone] | None:
+        """List every zone the default credentials see, or None if they may not."""
         with self._plan_lock:
             self.backend_for("")
-            return self._finders[id(self._account_for(""))].visible_zones()
+            return self._finders[id(self._account_for(""))].all_zones()
 
     def _account_for(self, name: str) -> Account:
         zone = longest_zone(name, self.credentials.per_zone)

@@ -85,7 +85,7 @@ def _zones(solver: Solver, names: Sequence[str]) -> list[Zone]:
         return [solver.find_zone(name) for name in names]
     zones: dict[str, Zone] = {}
     if solver.credentials.default is not None:
-        listed = solver.visible_zones()
+        listed = solver.all_zones()
         if listed is None:
             raise ZonesNotListable(solver.credentials.source)
         zones.update((zone.name, zone) for zone in listed)

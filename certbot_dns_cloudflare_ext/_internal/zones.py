@@ -45,20 +45,34 @@ class ZoneFinder:
             raise ZoneNotFound(name, _candidates(name), self._backend.source)
         return next(zone for zone in listing if zone.name == match)
 
-    def visible_zones(self) -> list[Zone] | None:
-        """Return every visible zone if one listing covers them all, else None."""
-        return self._complete_listing()
+    def all_zones(self) -> list[Zone] | None:
+        """Return every visible zone, page by page; None if they may not be listed."""
+        zones: list[Zone] = []
+        page, last = 1, False
+        while not last:
+            try:
+                listed, last = self._backend.list_zones(page=page)
+            except CloudflareError as exc:
+                if exc.code not in _NOT_VISIBLE:
+                    raise
+                return None
+            zones += listed
+            # A page that comes back empty ends the listing, whatever it claims.
+            last = last or not listed
+            page += 1
+        return zones
 
     def _complete_listing(self) -> list[Zone] | None:
+        """Return every visible zone if one page holds them all, else None."""
         if not self._listed:
             self._listed = True
             try:
-                zones, complete = self._backend.list_zones()
+                zones, last = self._backend.list_zones()
             except CloudflareError as exc:
                 if exc.code not in _NOT_VISIBLE:
                     raise
             else:
-                self._listing = zones if complete else None
+                self._listing = zones if last else None
         return self._listing
 
     def _find_by_guesses(self, name: str) -> Zone:
