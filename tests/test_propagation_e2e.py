@@ -70,3 +70,30 @@ def test_delay_past_the_timeout_fails_with_each_nameserver_answer(
     )
     assert cloudflare_api.records(type="TXT") == []
     assert [call.method for call in cloudflare_api.calls].count("DELETE") == 1
+
+
+def test_nameservers_without_an_address_fail_before_any_wait(
+    certbot, account, cloudflare_api
+):
+    # No --dns-cloudflare-ext-nameservers: the zone's own NS hostnames, which
+    # resolve nowhere (.test is reserved), are all there is to ask.
+    result = certbot.run(
+        "certonly",
+        "--authenticator",
+        "dns-cloudflare-ext",
+        "--dns-cloudflare-ext-credentials",
+        str(account),
+        "-d",
+        "example.test",
+    )
+
+    assert result.returncode == 1
+    assert (
+        "Found no address of the nameservers of zone 'example.test' "
+        "(ada.ns.cloudflare.test, bob.ns.cloudflare.test); name reachable ones with "
+        "--dns-cloudflare-ext-nameservers, or turn the check off with "
+        "--dns-cloudflare-ext-no-propagation-check"
+    ) in result.stderr.splitlines(), result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Waiting for" not in result.stdout
+    assert cloudflare_api.records(type="TXT") == []
