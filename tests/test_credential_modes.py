@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+import dns.resolver
 import pytest
 
 from certbot_dns_cloudflare_ext._internal.backends import create_backend
@@ -276,6 +277,42 @@ def test_zone_section_with_a_dns_edit_only_token(
             f"the token in {path} [other.test] cannot list zones: give it "
             "Zone:Zone:Read, or pin the zone id with dns_cloudflare_ext_zone_id"
         )
+
+
+def test_pinned_zone_is_checked_on_the_nameservers_its_ns_records_name(
+    cloudflare_api, nameserver, monkeypatch, tmp_path
+):
+    # A pin skips the zone lookup, so the API never says which nameservers
+    # serve the zone: the system resolver's NS and A answers must.
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", cloudflare_api.base_url)
+    zone = cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_zone("cloudflare.test")
+    for host, address in [("ada", "192.0.2.1"), ("bob", "192.0.2.2")]:
+        cloudflare_api.add_record(
+            "cloudflare.test", "A", f"{host}.ns.cloudflare.test", address
+        )
+    cloudflare_api.add_token(TOKEN, permissions=["dns:edit"])
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [nameserver.address[0]]
+    resolver.port = nameserver.address[1]
+    monkeypatch.setattr(dns.resolver, "default_resolver", resolver)
+    path = write_private(
+        tmp_path / "pinned.ini",
+        f"dns_cloudflare_ext_api_token = {TOKEN}\n"
+        f"dns_cloudflare_ext_zone_id = example.test:{zone.id}\n",
+    )
+    solver = Solver(
+        load_file(str(path)),
+        Settings(),
+        progress=lambda message: None,
+        backend_factory=create_backend,
+    )
+
+    found = solver.find_zone("_acme-challenge.example.test")
+
+    assert found.name_servers == ()
+    assert solver.nameservers(found) == [("192.0.2.1", 53), ("192.0.2.2", 53)]
+    assert cloudflare_api.calls == []
 
 
 def test_reconfigure_moves_an_official_plugin_lineage_to_this_plugin(
