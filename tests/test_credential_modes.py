@@ -352,7 +352,7 @@ def test_reconfigure_moves_an_official_plugin_lineage_to_this_plugin(
     assert "Created TXT record _acme-challenge.example.test" in certbot.log_text()
     lookups = [call.query for call in cloudflare_api.calls if call.step == "zone_list"]
     # The official plugin asks for each name; this one lists the zones once.
-    assert lookups == [{"per_page": "50"}]
+    assert lookups == [{"page": "1", "per_page": "50"}]
     assert cloudflare_api.records(type="TXT") == []
     # Reconfigure leaves the official plugin's options behind; renewal drops them.
     renewed_conf = certbot.renewal_conf("example.test")
