@@ -106,6 +106,28 @@ def test_token_for_the_validation_zone_only_is_enough(
 
 
 @pytest.mark.e2e
+def test_dns_edit_token_with_the_target_zone_pinned_is_enough(
+    certbot, nameserver, cloudflare_api, zones, credentials_file
+):
+    # No Zone:Read at all: every zone lookup is refused, so only the pin finds
+    # the target zone, and the challenge name's own zone stays unknown.
+    cloudflare_api.add_record("example.test", "CNAME", CHALLENGE, TARGET)
+    cloudflare_api.add_token(TOKEN, zones=["validation.test"], permissions=["dns:edit"])
+    credentials = credentials_file(
+        dns_cloudflare_ext_api_token=TOKEN,
+        dns_cloudflare_ext_zone_id=f"validation.test:{zones['validation.test'].id}",
+    )
+    cloudflare_api.reset_calls()
+
+    result = issue(certbot, nameserver, credentials, "example.test")
+
+    assert result.returncode == 0, result.stderr
+    assert certbot.certificate_names("example.test") == ["example.test"]
+    assert txt_posts(cloudflare_api) == [zones["validation.test"].id]
+    assert cloudflare_api.records(type="TXT") == []
+
+
+@pytest.mark.e2e
 def test_wildcard_cname_does_not_send_the_challenge_away(
     certbot, nameserver, cloudflare_api, zones, credentials
 ):

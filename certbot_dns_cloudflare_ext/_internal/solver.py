@@ -19,7 +19,7 @@ from .names import longest_zone, to_ascii
 from .propagation import Expectation, wait_for_propagation
 from .records import COMMENT, Backend, Record, Zone
 from .settings import Settings
-from .zones import ZoneFinder
+from .zones import NOT_VISIBLE, ZoneFinder
 
 logger = logging.getLogger(__name__)
 
@@ -230,22 +230,28 @@ class Solver:
             return Placement(challenge, name, zone, self.backend_for(name))
 
         # Delegation exists so that the credentials need to see the target's zone
-        # only; the challenge name's own zone may be invisible to them.
+        # only; the challenge name's own zone may be invisible to them, even to
+        # the point of a refused lookup when only the target's zone id is pinned.
         try:
-            first: Zone | None = self.find_zone(name)
-        except ZoneNotFound:
-            first = None
-        explicit = functools.partial(self._explicit_cname, first) if first else None
+            first: Zone | Error = self.find_zone(name)
+        except ZoneNotFound as exc:
+            first = exc
+        except CloudflareError as exc:
+            if exc.code not in NOT_VISIBLE:
+                raise
+            first = exc
+        seen = first if isinstance(first, Zone) else None
+        explicit = functools.partial(self._explicit_cname, seen) if seen else None
         chain = follow_cnames(name, self._ask_cname, explicit)
         target = chain[-1]
-        if first is not None and target == name:
+        if target == name:
+            if isinstance(first, Error):
+                raise first
             return Placement(challenge, name, first, self.backend_for(name))
 
         try:
             zone = self.find_zone(target)
         except ZoneNotFound:
-            if target == name:
-                raise
             raise unreachable_target(chain, self._ask_anywhere(target, "SOA")) from None
         logger.info("%s is delegated by CNAME to %s", name, target)
         return Placement(challenge, target, zone, self.backend_for(target))

@@ -9,7 +9,7 @@ from .names import guesses, longest_zone
 from .records import Backend, Zone
 
 #: Codes Cloudflare uses when a token may not see a zone; for a guess, "not this one".
-_NOT_VISIBLE = frozenset({Code.PERMISSION, Code.AUTHENTICATION})
+NOT_VISIBLE = frozenset({Code.PERMISSION, Code.AUTHENTICATION})
 
 
 class ZoneFinder:
@@ -53,7 +53,7 @@ class ZoneFinder:
             try:
                 listed, last = self._backend.list_zones(page=page)
             except CloudflareError as exc:
-                if exc.code not in _NOT_VISIBLE:
+                if exc.code not in NOT_VISIBLE:
                     raise
                 return None
             zones += listed
@@ -69,7 +69,7 @@ class ZoneFinder:
             try:
                 zones, last = self._backend.list_zones()
             except CloudflareError as exc:
-                if exc.code not in _NOT_VISIBLE:
+                if exc.code not in NOT_VISIBLE:
                     raise
             else:
                 self._listing = zones if last else None
@@ -82,7 +82,7 @@ class ZoneFinder:
                 try:
                     zones, _ = self._backend.list_zones(guess)
                 except CloudflareError as exc:
-                    if exc.code not in _NOT_VISIBLE:
+                    if exc.code not in NOT_VISIBLE:
                         raise
                     # A zone-scoped token is refused for every zone outside its scope;
                     # the first refusal names the most specific guess.
