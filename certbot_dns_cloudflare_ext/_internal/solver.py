@@ -197,9 +197,8 @@ class Solver:
         """Find the records an earlier process wrote for ``placements``.
 
         A record counts as ours only with the exact name, the exact value and our
-        comment marker, so a hook that runs apart from the create never deletes
-        a record someone else made. A backend that cannot write the marker is
-        left with name and value, which are unique to one ACME authorization.
+        comment marker (see ``_is_ours``), so a hook that runs apart from the
+        create never deletes a record someone else made.
         """
         found = []
         for placement in placements:
@@ -209,7 +208,7 @@ class Solver:
             found += [
                 Written(placement, record)
                 for record in records
-                if record.comment == COMMENT or not backend.marks_records
+                if _is_ours(backend, record)
             ]
         return found
 
@@ -279,7 +278,7 @@ class Solver:
                 self._cnames[zone.id] = frozenset(to_ascii(r.name) for r in found)
             return name in self._cnames[zone.id]
 
-    def _create_or_error(self, placement: Placement) -> Written | Error:
+    def _create_or_error(self, placement: Placement) -> Written | Error | None:
         try:
             return self._create(placement)
         except CloudflareError as exc:
@@ -308,13 +307,15 @@ class Solver:
         with self._lock:
             self.written += found
 
-    def _create(self, placement: Placement) -> Written:
+    def _create(self, placement: Placement) -> Written | None:
+        """Write one record; return None when one we did not write already serves."""
         backend = placement.backend
         name, value = placement.record_name, placement.challenge.validation
         record = backend.create_txt(placement.zone, name, value, self.settings.ttl)
         if record is None:
             # Identical content means the same ACME authorization: a leftover from
             # an interrupted run, or a retry whose first attempt did get through.
+            # One without our marker was made by someone else: use it, keep it.
             found = backend.find_records(placement.zone, "TXT", name, value)
             if not found:
                 raise CloudflareError(
@@ -324,7 +325,15 @@ class Solver:
                     message="Cloudflare reported a duplicate it then could not list",
                     hint="run again; if it persists, remove the record by hand",
                 )
-            record = found[0]
+            ours = [record for record in found if _is_ours(backend, record)]
+            if not ours:
+                logger.info(
+                    "TXT record %s already holds this value and is not ours; it is "
+                    "used as it is and left in place",
+                    name,
+                )
+                return None
+            record = ours[0]
         written = Written(placement, record)
         with self._lock:
             self.written.append(written)
@@ -357,6 +366,15 @@ class Solver:
             for (zone_name, name), expected in values.items()
             for address in self.nameservers(zones[zone_name])
         ]
+
+
+def _is_ours(backend: Backend, record: Record) -> bool:
+    """Tell whether this plugin wrote ``record``, by its comment marker.
+
+    A backend that cannot write the marker is left with the exact name and value,
+    which are unique to one ACME authorization.
+    """
+    return record.comment == COMMENT or not backend.marks_records
 
 
 def _first_answer(servers: Sequence[Address], name: str, rdtype: str) -> Answer:
