@@ -241,11 +241,11 @@ def test_each_check_is_logged_at_debug(clock, servers, caplog):
         pytest.param(f'"{VALUE}"', VALUE, id="quoted"),
         pytest.param(f'"{VALUE[:20]}" "{VALUE[20:]}"', VALUE, id="split-quoted"),
         pytest.param("x" * 300, "x" * 300, id="split-at-255"),
-        pytest.param(f'"\\"{VALUE}\\""', VALUE, id="literal-quotes"),
+        pytest.param(f'"\\"{VALUE}\\""', f'"{VALUE}"', id="literal-quotes-kept"),
         pytest.param('"a b" "c"', "a bc", id="strings-joined-as-is"),
     ],
 )
-def test_real_txt_answers_are_joined_and_unquoted(
+def test_real_txt_answers_are_joined_and_compared_exactly(
     cloudflare_api, nameserver, content, served
 ):
     cloudflare_api.add_zone("example.test")
@@ -295,3 +295,14 @@ def test_unreachable_server_is_a_network_error_or_timeout():
     answer = lookup.query(("127.0.0.1", 9), NAME, "TXT", timeout=0.5)
 
     assert answer.status in ("timeout", "network error (ConnectionRefusedError)")
+
+
+def test_nameserver_named_in_the_hosts_file_is_asked(cloudflare_api, nameserver):
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_record("example.test", "TXT", NAME, VALUE)
+    port = nameserver.address[1]
+
+    servers = lookup.addresses_of([("localhost", port)])
+
+    assert servers == [("127.0.0.1", port)]
+    assert lookup.query(servers[0], NAME, "TXT").values == {VALUE}

@@ -87,9 +87,13 @@ def addresses(hostnames: list[str], port: int = 53) -> list[Address]:
         if _is_address(host):
             found.append((host, port))
             continue
-        for family in families:
-            answer = recursive_query(host, family)
-            found += [(ip, port) for ip in sorted(answer.values)]
+        from_dns = [
+            (ip, port)
+            for family in families
+            for ip in sorted(recursive_query(host, family).values)
+        ]
+        # A name DNS does not know may still be in /etc/hosts, as localhost is.
+        found += from_dns or _from_hosts_file(host, port, ipv6="AAAA" in families)
     return found
 
 
@@ -104,14 +108,12 @@ def nameservers_of(zone: str) -> list[str]:
 
 
 def _text(rdata: object) -> str:
-    """Give TXT strings joined and unquoted; other types as names without a dot."""
+    """Give TXT strings joined as the CA joins them; other types as bare names."""
     strings = getattr(rdata, "strings", None)
     if strings is not None:
-        text = b"".join(strings).decode("utf-8", "replace")
-        # Content saved with its quotes escaped is served with literal quotes.
-        if len(text) >= 2 and text[0] == text[-1] == '"':
-            text = text[1:-1]
-        return text
+        # The wire form has no presentation quotes; a quote here is part of the
+        # value, and the CA would reject it, so it is kept for an exact compare.
+        return b"".join(strings).decode("utf-8", "replace")
     return rdata.to_text().rstrip(".").lower()
 
 
@@ -121,6 +123,24 @@ def _zone_of(response: dns.message.Message) -> str | None:
         if rrset.rdtype == dns.rdatatype.SOA:
             return rrset.name.to_text().rstrip(".").lower() or None
     return None
+
+
+def _from_hosts_file(host: str, port: int, *, ipv6: bool) -> list[Address]:
+    """Resolve ``host`` through the system's resolver, which reads /etc/hosts.
+
+    Such a name is local, and ``localhost`` is both 127.0.0.1 and ::1 while a
+    server may listen on one only, so IPv6 is asked only where IPv4 is absent.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except OSError:
+        return []
+    by_family = {
+        family: sorted({info[4][0] for info in infos if info[0] == family})
+        for family in (socket.AF_INET, socket.AF_INET6)
+    }
+    ips = by_family[socket.AF_INET] or (by_family[socket.AF_INET6] if ipv6 else [])
+    return [(ip, port) for ip in ips]
 
 
 def _is_address(host: str) -> bool:

@@ -54,7 +54,8 @@ def wait_for_propagation(
     start = clock()
     reported = -_PROGRESS_EVERY
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    pool = ThreadPoolExecutor(max_workers=16)
+    try:
         pause = min(_FIRST_PAUSE, interval)
         polls = 0
         while True:
@@ -87,6 +88,9 @@ def wait_for_propagation(
                 )
             sleep(min(pause, timeout - elapsed))
             pause = min(pause * 2, interval)
+    finally:
+        # Queries change nothing: on Ctrl-C, cleanup need not wait for them.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _describe(answer: Answer, expected: frozenset[str]) -> str:

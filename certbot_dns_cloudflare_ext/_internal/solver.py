@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from . import lookup
 from .credentials import Account, Credentials
@@ -24,6 +25,8 @@ from .zones import NOT_VISIBLE, ZoneFinder
 logger = logging.getLogger(__name__)
 
 BackendFactory = Callable[[Account, str, Settings], Backend]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,11 @@ class Solver:
     def plan(self, challenges: Sequence[Challenge]) -> list[Placement]:
         """Decide the zone and final name of every record before writing any."""
         # Following CNAMEs costs DNS round trips per name, so names go side by side.
-        with ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
-            return list(pool.map(self._place, challenges))
+        return self._side_by_side(self._place, challenges)
 
     def deploy(self, placements: Sequence[Placement]) -> list[Written]:
         """Create the records concurrently; on any failure remove them all and raise."""
-        with ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
-            outcomes = list(pool.map(self._create_or_error, placements))
+        outcomes = self._side_by_side(self._create_or_error, placements)
         failures = [outcome for outcome in outcomes if isinstance(outcome, Error)]
         if failures:
             self.cleanup()
@@ -217,6 +218,17 @@ class Solver:
         with self._plan_lock:
             self.backend_for("")
             return self._finders[id(self._account_for(""))].all_zones()
+
+    def _side_by_side(self, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """Run ``work`` on every item with the configured number of workers."""
+        pool = ThreadPoolExecutor(max_workers=self.settings.workers)
+        try:
+            return list(pool.map(work, items))
+        finally:
+            # On Ctrl-C or SIGTERM, work not yet started is dropped, so the run
+            # ends in one API call's time; work in flight still finishes, so that
+            # cleanup sees every record it wrote.
+            pool.shutdown(cancel_futures=True)
 
     def _account_for(self, name: str) -> Account:
         zone = longest_zone(name, self.credentials.per_zone)
