@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,72 @@ def test_three_names_are_issued_after_a_single_wait(
     assert cloudflare_api.records(type="TXT") == []
     assert list((runtime_dir / "certbot-dns-cloudflare-ext").iterdir()) == []
     assert TOKEN not in log + result.stdout + result.stderr
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
+)
+def test_signal_during_the_last_wait_removes_every_record_and_the_state(
+    certbot, cloudflare_api, hook_environment, runtime_dir, signum
+):
+    cloudflare_api.configure(propagation_delay=3600)
+    command = certbot.command(
+        "certonly",
+        "--manual",
+        "--preferred-challenges",
+        "dns",
+        "--manual-auth-hook",
+        f"{CLI} auth",
+        "--manual-cleanup-hook",
+        f"{CLI} cleanup",
+        "-d",
+        "example.test",
+        "-d",
+        "www.example.test",
+    )
+    for directory in (certbot.config_dir, certbot.work_dir, certbot.logs_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    # A terminal's Ctrl-C and systemd's stop reach the whole process group.
+    process = subprocess.Popen(
+        command,
+        env=certbot.environment(hook_environment),
+        cwd=certbot.root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(cloudflare_api.records(type="TXT")) < 2:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+    os.killpg(process.pid, signum)
+    process.communicate(timeout=30)
+
+    assert process.returncode != 0
+    assert cloudflare_api.records(type="TXT") == []
+    assert list((runtime_dir / "certbot-dns-cloudflare-ext").iterdir()) == []
+
+
+def test_state_of_a_killed_run_is_removed_by_the_next_run(
+    hook_environment, runtime_dir, monkeypatch, capsys
+):
+    directory = state_directory({"XDG_RUNTIME_DIR": str(runtime_dir)})
+    # No process has pid 4194304 or more (the kernel's limit), so this run is gone.
+    killed = directory / "run-4194304-123456.json"
+    killed.write_text("[]")
+    for key, value in hook_environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CERTBOT_DOMAIN", "example.test")
+    monkeypatch.setenv("CERTBOT_VALIDATION", "validation-1")
+    monkeypatch.setenv("CERTBOT_REMAINING_CHALLENGES", "1")
+
+    assert cli.main(["auth"]) == 0
+
+    assert [path.name for path in directory.iterdir()] == [f"run-{run_key()}.json"]
 
 
 def test_cleanup_without_auth_output_finds_the_record_by_its_marker(

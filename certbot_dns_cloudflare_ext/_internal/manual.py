@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from . import environment
 from .errors import VariableError
-from .manual_state import Entry, RunState
+from .manual_state import Entry, RunState, forget_finished_runs
 from .records import Record, Zone
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ def auth(
     challenge, remaining = _challenge(environ)
     solver = environment.build_solver(logger.info, path=credentials, environ=environ)
     state = RunState.for_this_run(environ)
+    forget_finished_runs(environ)
 
     try:
         [written] = solver.deploy(solver.plan([challenge]))
@@ -57,7 +58,14 @@ def auth(
         len(todo),
         "s" * (len(todo) != 1),
     )
-    solver.wait([_placement(solver, entry) for entry in todo])
+    try:
+        solver.wait([_placement(solver, entry) for entry in todo])
+    except BaseException:
+        # certbot keeps a failed hook's output to itself, so no cleanup hook
+        # would learn this record's id: remove the run's records here and now.
+        solver.cleanup([_written(solver, entry) for entry in todo])
+        state.remove()
+        raise
     return 0
 
 

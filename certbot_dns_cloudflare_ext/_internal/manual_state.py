@@ -78,6 +78,19 @@ class RunState:
         logger.debug("Removed %s", self.path)
 
 
+def forget_finished_runs(environ: Mapping[str, str] = os.environ) -> None:
+    """Remove the state files of runs whose certbot is gone, killed before cleanup."""
+    for path in state_directory(environ).glob("run-*-*.json"):
+        pid, _, started = path.stem.removeprefix("run-").partition("-")
+        stat_line = _proc_stat(int(pid)) if pid.isdigit() else None
+        if stat_line is not None and stat_line[1][19] == started:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        # Its records may still be at Cloudflare; sweep finds them by their marker.
+        logger.info("Removed %s, left by a certbot run that was killed", path)
+
+
 def state_directory(environ: Mapping[str, str] = os.environ) -> Path:
     """Return our private directory under $XDG_RUNTIME_DIR, or in /tmp if unset."""
     runtime = environ.get("XDG_RUNTIME_DIR")
