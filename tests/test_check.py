@@ -63,9 +63,7 @@ def zones(cloudflare_api):
     )
 
 
-def test_good_setup_passes_but_says_dns_edit_is_not_proven(
-    run_check, cloudflare_api, zones
-):
+def test_good_setup_passes_and_shows_both_permissions(run_check, cloudflare_api, zones):
     cloudflare_api.add_token(TOKEN)
 
     code, output = run_check("example.test", "www.delegated.test")
@@ -87,16 +85,14 @@ def test_good_setup_passes_but_says_dns_edit_is_not_proven(
         "active",
         "example.test (active)",
         "yes",
-        "not proven",
+        "yes",
         "_acme-challenge.example.test",
         "ok",
     ]
     assert cell(output, "www.delegated.test", "CHALLENGE RECORD") == (
         "www.delegated.test.validation.test (zone validation.test)"
     )
-    assert re.search(
-        r"^DNS:EDIT 'not proven': .* --live writes and deletes", output, re.M
-    )
+    assert cloudflare_api.records(type="TXT") == []
 
 
 def test_live_check_writes_times_and_removes_a_record(run_check, cloudflare_api, zones):
@@ -138,14 +134,15 @@ def test_wrong_token_fails_with_the_hint(run_check, cloudflare_api, zones):
             ("zone:read",),
             (),
             "DNS:EDIT",
-            r"Cloudflare API failed to list TXT records .*error 10000: "
+            r"Cloudflare API failed to delete the TXT record .*error 10000: "
             r"Authentication error\); the credentials in .* lack a permission",
         ),
         (
             ("zone:read", "dns:read"),
             ("--live",),
             "DNS:EDIT",
-            r"Cloudflare API failed to create the TXT record .*error 10000",
+            r"Cloudflare API failed to delete the TXT record .*error 10000: "
+            r"Authentication error\); the credentials in .* lack a permission",
         ),
         (
             ("dns:edit",),
@@ -156,7 +153,7 @@ def test_wrong_token_fails_with_the_hint(run_check, cloudflare_api, zones):
             r"list zones: give it Zone:Zone:Read, or pin the zone id",
         ),
     ],
-    ids=["no-dns-permission", "dns-read-only-live", "no-zone-read"],
+    ids=["no-dns-permission", "dns-read-only", "no-zone-read"],
 )
 def test_missing_permission_fails_in_its_column(
     run_check, cloudflare_api, zones, permissions, args, column, problem
