@@ -157,6 +157,39 @@ BAD_FILES = [
         r"contains a control character",
     ),
     (
+        "global-key-with-a-typo",
+        "dns_cloudflare_ext_email = a@example.com\n"
+        f"dns_cloudflare_ext_api_key = {GLOBAL_KEY[:-1]}X\n",
+        "dns_cloudflare_ext_api_key",
+        r"does not look like a hexadecimal Global API Key; copy the value again",
+    ),
+    (
+        "official-key-without-email",
+        f"dns_cloudflare_api_key = {GLOBAL_KEY}\n",
+        "dns_cloudflare_email",
+        r"is missing but a Global API Key is given",
+    ),
+    (
+        "official-token-in-key-slot",
+        f"dns_cloudflare_email = a@example.com\ndns_cloudflare_api_key = {TOKEN}\n",
+        "dns_cloudflare_api_key",
+        r"holds an API token, not a Global API Key; "
+        r"move it to dns_cloudflare_api_token and remove dns_cloudflare_email$",
+    ),
+    (
+        "empty-token",
+        "dns_cloudflare_ext_api_token =\n",
+        "dns_cloudflare_ext_api_token",
+        r"is empty; give its value after the =, or remove the line$",
+    ),
+    (
+        "repeated-key",
+        f"dns_cloudflare_ext_api_token = {TOKEN}\n"
+        f"dns_cloudflare_ext_api_token = {OTHER_TOKEN}\n",
+        None,
+        r"cannot be parsed \(line 2 repeats a key or section\); keep only one of them$",
+    ),
+    (
         "short-zone-id",
         f"dns_cloudflare_ext_api_token = {TOKEN}\n"
         "dns_cloudflare_ext_zone_id = example.com:1234\n",
@@ -182,6 +215,25 @@ def test_bad_file_gets_one_line_naming_file_and_key(tmp_path, text, key, message
     assert re.fullmatch(f"{where}: {message}.*", line)
     assert "\n" not in line
     assert TOKEN not in line and TOKEN[5:] not in line and GLOBAL_KEY not in line
+
+
+def test_pin_in_a_section_for_another_zone_is_refused(tmp_path):
+    path = write(
+        tmp_path,
+        f"dns_cloudflare_ext_api_token = {TOKEN}\n"
+        "[example.net]\n"
+        f"dns_cloudflare_ext_api_token = {OTHER_TOKEN}\n"
+        f"dns_cloudflare_ext_zone_id = example.org:{ZONE_ID}\n",
+    )
+
+    with pytest.raises(CredentialsError) as caught:
+        load_file(str(path))
+
+    assert str(caught.value) == (
+        f"{path} [example.net]: dns_cloudflare_ext_zone_id: pins 'example.org', "
+        "which is not under 'example.net'; move the pin to a [example.org] section "
+        "or above the first section"
+    )
 
 
 def test_file_that_is_not_utf8_is_named(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +78,18 @@ def test_renewal_reuses_the_saved_options(certbot, nameserver, account, cloudfla
 
 
 @on_both_backends
+def test_relative_credentials_path_is_saved_absolute_for_renewal(
+    certbot, nameserver, account, cloudflare_api
+):
+    relative = os.path.relpath(account, certbot.root)
+
+    result = issue(certbot, nameserver, relative, "example.test")
+
+    assert result.returncode == 0, result.stderr
+    conf = certbot.renewal_conf("example.test").splitlines()
+    assert f"dns_cloudflare_ext_credentials = {account}" in conf
+
+
 def test_wrong_token_fails_with_the_hint_and_leaves_nothing(
     certbot, nameserver, cloudflare_api, credentials_file
 ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -183,7 +184,10 @@ class Authenticator(dns_common.DNSAuthenticator):
         # certbot asks for a missing path; load_file checks each answer.
         label = "Cloudflare credentials INI file"
         self._configure_file("credentials", label, load_file)
-        self._credentials = load_file(self.conf("credentials"))
+        # The renewal conf keeps this path, and timers renew from another directory.
+        path = os.path.abspath(os.path.expanduser(self.conf("credentials")))
+        setattr(self.config, self.dest("credentials"), path)
+        self._credentials = load_file(path)
 
     def _settings(self) -> Settings:
         return Settings(

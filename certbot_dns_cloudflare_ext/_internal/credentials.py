@@ -30,6 +30,7 @@ _SECRET_FIELDS = ("api_token", "api_key", "zone_api_token")
 _OFFICIAL_FIELDS = ("api_token", "email", "api_key")
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_TOKEN_LENGTH = 40
 _GLOBAL_KEY = re.compile(r"[0-9a-fA-F]+")
 #: What a Global API Key looks like; no API token has this shape.
 _GLOBAL_KEY_SHAPE = re.compile(r"[0-9a-f]{37}")
@@ -100,29 +101,35 @@ def load_file(path: str) -> Credentials:
             path, None, "is not UTF-8 text", "save it as UTF-8"
         ) from None
 
+    # Parsed here rather than by certbot's CredentialsConfiguration, which quotes
+    # a line it cannot read in its error and its debug log: it may be a secret.
     try:
         confobj = configobj.ConfigObj(text.splitlines())
     except configobj.ConfigObjError as exc:
+        problem, fix = _parse_problem(exc)
         raise CredentialsError(
-            path,
-            None,
-            f"cannot be parsed ({_parse_problem(exc)})",
-            "write one key = value per line, quoting a value with matching quotes",
+            path, None, f"cannot be parsed ({problem})", fix
         ) from None
     return parse(confobj, source=path)
 
 
-def _parse_problem(exc: Exception) -> str:
-    """Describe configobj's first complaint without the line it quotes."""
+def _parse_problem(exc: Exception) -> tuple[str, str]:
+    """Describe configobj's first complaint without the line it quotes; give a fix."""
+    from configobj import DuplicateError, ParseError
+
     first = (getattr(exc, "errors", None) or [exc])[0]
-    text = str(first)
-    # configobj quotes a line it cannot read, and that line may be a bare secret.
     number = getattr(first, "line_number", "?")
-    if text.startswith("Invalid line"):
-        return f"line {number} is neither key = value nor a [section]"
-    if text.startswith("Parse error in value"):
-        return f"line {number} has a value whose quotes do not match"
-    return text
+    # configobj's exception classes say what is wrong; their text quotes the line.
+    if isinstance(first, DuplicateError):
+        return f"line {number} repeats a key or section", "keep only one of them"
+    if isinstance(first, ParseError) and str(first).startswith("Parse error in value"):
+        problem = f"line {number} has a value whose quotes do not match"
+    else:
+        problem = f"line {number} is neither key = value nor a [section]"
+    return (
+        problem,
+        "write one key = value per line, quoting a value with matching quotes",
+    )
 
 
 def load_environment(environ: Mapping[str, str] = os.environ) -> Credentials | None:
@@ -164,18 +171,42 @@ def parse(
     keys: Mapping[str, str] = FILE_KEYS,
 ) -> Credentials:
     """Check every key of parsed credentials and build them; ``keys`` names fields."""
+    from .names import longest_zone
+
     sections = {k: v for k, v in conf.items() if isinstance(v, Mapping)}
     top = {k: v for k, v in conf.items() if not isinstance(v, Mapping)}
 
     zone_ids = _parse_zone_ids(_field(top, "zone_id", source, keys), source, keys)
-    default = _account(top, source, keys, required=not sections)
+    default = _account(top, source, _as_written(top, keys), required=not sections)
     per_zone: dict[str, Account] = {}
-    for zone, values in sections.items():
-        where = f"{source} [{zone}]"
-        per_zone[_zone_name(zone)] = _account(values, where, keys, required=True)
-        pins = _field(values, "zone_id", where, keys)
-        zone_ids |= _parse_zone_ids(pins, where, keys)
+    for section, values in sections.items():
+        where, zone = f"{source} [{section}]", _zone_name(section)
+        section_keys = _as_written(values, keys)
+        per_zone[zone] = _account(values, where, section_keys, required=True)
+        pins = _parse_zone_ids(_field(values, "zone_id", where, keys), where, keys)
+        # A section's pins are for the names its credentials manage.
+        for pinned in pins:
+            if not longest_zone(pinned, [zone]):
+                raise CredentialsError(
+                    where,
+                    keys["zone_id"],
+                    f"pins {pinned!r}, which is not under {zone!r}",
+                    f"move the pin to a [{pinned}] section or above the first section",
+                )
+        zone_ids |= pins
     return Credentials(source, default, per_zone, zone_ids)
+
+
+def _as_written(
+    values: Mapping[str, object], keys: Mapping[str, str]
+) -> dict[str, str]:
+    """Name fields by the official plugin's keys in a file written with those only."""
+    official = [OFFICIAL_PREFIX + name for name in _OFFICIAL_FIELDS]
+    if keys is not FILE_KEYS or any(k.startswith(PREFIX) for k in values):
+        return dict(keys)
+    if not any(key in values for key in official):
+        return dict(keys)
+    return {**keys, **{name: OFFICIAL_PREFIX + name for name in _OFFICIAL_FIELDS}}
 
 
 def _account(
@@ -270,6 +301,11 @@ def _field(
             name,
         )
     value = ours if ours is not None else theirs
+    if value == "" and name in _SECRET_FIELDS + ("email",):
+        key = keys[name] if ours is not None else OFFICIAL_PREFIX + name
+        raise CredentialsError(
+            source, key, "is empty", "give its value after the =, or remove the line"
+        )
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -287,7 +323,8 @@ def _check_token(token: str, source: str, key: str) -> None:
 def _check_key_is_not_token(
     key: str, source: str, keys: Mapping[str, str], email: str | None
 ) -> None:
-    if _TOKEN.fullmatch(key) and not _GLOBAL_KEY.fullmatch(key):
+    # API tokens are 40 characters; a Global API Key with a typo is not one.
+    if len(key) == _TOKEN_LENGTH and _TOKEN.fullmatch(key):
         fix = f"move it to {keys['api_token']}"
         raise CredentialsError(
             source,
