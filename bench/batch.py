@@ -4,7 +4,7 @@ Run it from the repository root as ``python -m bench.batch`` (``--help`` for the
 options). Both plugins go through the same Cloudflare stand-in (150 ms per call,
 records served 3 s after they are written), the same nameserver and the same
 pebble. It prints a table and writes ``batch.png`` and ``batch.json`` to
-``bench/results/``.
+``bench/results/``, or to ``--output``.
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and report it; return the exit status."""
     options = _parser().parse_args(argv)
     counts = [int(n) for n in options.names.split(",")]
-    RESULTS.mkdir(exist_ok=True)
+    options.output.mkdir(parents=True, exist_ok=True)
 
     runs = run_all(counts, options)
     startup_cost = None if options.skip_startup else startup.measure(options.repeats)
 
     print(format_table(runs, startup_cost))
     _write_json(runs, startup_cost, options)
-    _plot(runs, options, RESULTS / "batch.png")
-    print(f"\nwrote {RESULTS / 'batch.png'} and {RESULTS / 'batch.json'}")
+    _plot(runs, options, options.output / "batch.png")
+    print(f"\nwrote {options.output / 'batch.png'} and {options.output / 'batch.json'}")
     return 0 if all(run.issued for run in runs) else 1
 
 
@@ -226,7 +226,7 @@ def _write_json(
         "runs": [dataclasses.asdict(run) for run in runs],
         "startup": dataclasses.asdict(startup_cost) if startup_cost else None,
     }
-    (RESULTS / "batch.json").write_text(json.dumps(report, indent=2) + "\n")
+    (options.output / "batch.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 def _plot(runs: Sequence[Run], options: argparse.Namespace, path: Path) -> None:
@@ -277,6 +277,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--skip-startup", action="store_true", help="do not measure start-up"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help=f"where batch.json and batch.png go (default {RESULTS})",
     )
     return parser
 
