@@ -65,7 +65,8 @@ ERRORS = {
         {"api_token": "readonly" + TOKEN},
         "create_txt",
         rf"create the TXT record for '{NAME}' \(error 10000: Authentication error\); "
-        r"the credentials in /etc/cf\.ini lack a permission",
+        r"the credentials in /etc/cf\.ini lack a permission: give the token "
+        r"Zone:DNS:Edit on this zone$",
     ),
     "cname-conflict": (
         {"api_token": TOKEN},

@@ -8,6 +8,27 @@ from collections.abc import Mapping, Sequence
 from certbot import errors as certbot_errors
 
 TOKENS_URL = "https://dash.cloudflare.com/profile/api-tokens"
+#: Cloudflare's API root; CLOUDFLARE_BASE_URL may point both backends elsewhere.
+API_URL = "https://api.cloudflare.com/client/v4"
+
+#: The steps of a backend, as error messages name them; some hints depend on them.
+LOOK_UP_ZONE = "look up the zone"
+LIST_ZONES = "list the zones"
+CREATE_RECORD = "create the TXT record"
+DELETE_RECORD = "delete the TXT record"
+VERIFY_TOKEN = "verify the API token"
+#: Steps that read zones, which the zone lookup token of split tokens makes.
+ZONE_STEPS = frozenset({LOOK_UP_ZONE, LIST_ZONES})
+
+#: The token permissions a step needs; every other step needs ZONE_DNS_EDIT.
+ZONE_READ = "Zone:Zone:Read"
+ZONE_DNS_EDIT = "Zone:DNS:Edit"
+_PERMISSIONS: Mapping[str, str] = {LOOK_UP_ZONE: ZONE_READ, LIST_ZONES: ZONE_READ}
+
+
+def list_records_step(record_type: str) -> str:
+    """Name the step that lists a zone's records of one type."""
+    return f"list {record_type} records"
 
 
 class Code(enum.IntEnum):
@@ -18,6 +39,7 @@ class Code(enum.IntEnum):
     INVALID_API_TOKEN = 1000
     TLD_REFUSED = 1038
     HEADER_FORMAT = 6003
+    EMAIL_FORMAT = 6102
     KEY_FORMAT = 6103
     AUTHORIZATION_FORMAT = 6111
     NO_ROUTE = 7000
@@ -39,15 +61,30 @@ ALREADY_EXISTS = frozenset({Code.RECORD_EXISTS, Code.IDENTICAL_RECORD_EXISTS})
 #: Codes that mean "slow down"; the client retries them before we see them.
 RATE_LIMIT_CODES = frozenset({Code.RATE_LIMITED, Code.LOCKED_OUT})
 
+#: The headers a 6003 ("Invalid request headers") names in its ``error_chain``.
+_HEADER_CODES = frozenset(
+    {Code.EMAIL_FORMAT, Code.KEY_FORMAT, Code.AUTHORIZATION_FORMAT}
+)
+
 _INVALID_TOKEN_HINT = (
     "the API token in {source} is not valid; copy it whole, or roll a new one at "
     + TOKENS_URL
 )
+_MALFORMED_SECRET_HINT = (
+    "the credentials are malformed: a token is probably in the API key slot, "
+    "or the value has stray quotes or whitespace; copy it again into {source}"
+)
 
 _HINTS: Mapping[int, str] = {
     Code.HEADER_FORMAT: (
-        "the credentials are malformed: a token is probably in the API key slot, "
-        "or the value has stray quotes or whitespace; copy it again into {source}"
+        "Cloudflare cannot read the credentials in {source}; copy them again from "
+        "the Cloudflare dashboard"
+    ),
+    Code.KEY_FORMAT: _MALFORMED_SECRET_HINT,
+    Code.AUTHORIZATION_FORMAT: _MALFORMED_SECRET_HINT,
+    Code.EMAIL_FORMAT: (
+        "the email in {source} is not one Cloudflare accepts; use the address you "
+        "log in to Cloudflare with"
     ),
     Code.INVALID_TOKEN: _INVALID_TOKEN_HINT,
     Code.INVALID_API_TOKEN: _INVALID_TOKEN_HINT,
@@ -57,16 +94,23 @@ _HINTS: Mapping[int, str] = {
     ),
     Code.AUTHENTICATION: (
         "the credentials in {source} lack a permission: give the token "
-        "Zone:DNS:Edit (and Zone:Zone:Read) on this zone"
+        "{permission} on this zone"
     ),
     Code.INVALID_ZONE_ID: "the zone id is wrong; check the zone ids in {source}",
-    Code.NO_ROUTE: "the zone id is wrong; check the zone ids in {source}",
+    Code.NO_ROUTE: (
+        "no Cloudflare API endpoint has this address; check CLOUDFLARE_BASE_URL, or "
+        "unset it to use " + API_URL
+    ),
     Code.CNAME_CONFLICT: (
         "a CNAME, A or AAAA record already exists at this name; remove it, or if "
         "it is a CNAME let the plugin follow it (drop "
         "--dns-cloudflare-ext-no-follow-cnames)"
     ),
-    Code.TLD_REFUSED: "Cloudflare's API does not manage names under this TLD",
+    Code.TLD_REFUSED: (
+        "Cloudflare's API refuses DNS changes under .cf, .ga, .gq, .ml and .tk; "
+        "point _acme-challenge by CNAME (made in the dashboard) into a zone under "
+        "another TLD, and the plugin follows it"
+    ),
     Code.RATE_LIMITED: (
         "Cloudflare rate-limited this account; wait a few minutes, or lower "
         "--dns-cloudflare-ext-workers"
@@ -237,17 +281,48 @@ def cloudflare_error(
     source: str,
     transient: bool = False,
 ) -> CloudflareError:
-    """Build the error for one failed API call, with the hint for its code."""
+    """Build the error for one failed API call, with the hint for its code and step."""
     hint = _HINTS.get(code) if code is not None else None
+    if code == Code.PERMISSION and step in ZONE_STEPS:
+        hint = _ZONE_LIST_HINT
     if hint is None and transient:
         hint = _UNAVAILABLE_HINT
-    if code == Code.PERMISSION and ("zone.list" in message or "zone.read" in message):
-        hint = _ZONE_LIST_HINT
+    permission = _PERMISSIONS.get(step, ZONE_DNS_EDIT)
     return CloudflareError(
         step,
         name,
         code=code,
         message=message,
-        hint=hint.format(source=source) if hint else None,
+        hint=hint.format(source=source, permission=permission) if hint else None,
         transient=transient,
     )
+
+
+def read_api_error(body: object) -> tuple[int | None, str] | None:
+    """Return the code and message of Cloudflare's first error, or None for none.
+
+    A 6003 says only that some header is malformed, and its ``error_chain`` names
+    the header; the chain's code and message then stand for it, so that the hint
+    fits the header. Both backends read errors here, so they tell the same story.
+    """
+    errors = body.get("errors") if isinstance(body, Mapping) else None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], Mapping):
+        return None
+    first = errors[0]
+
+    chain = first.get("error_chain")
+    if first.get("code") == Code.HEADER_FORMAT and isinstance(chain, list) and chain:
+        named = chain[0]
+        if isinstance(named, Mapping) and named.get("code") in _HEADER_CODES:
+            first = named
+    return first.get("code"), str(first.get("message") or "no message").strip()
+
+
+def token_source(source: str, *, split: bool, lookups: bool) -> str:
+    """Name the token of split tokens that a call uses, where hints show the source.
+
+    Without split tokens one credential makes every call, and the source says all.
+    """
+    if not split:
+        return source
+    return f"{source} ({'zone lookup token' if lookups else 'edit token'})"

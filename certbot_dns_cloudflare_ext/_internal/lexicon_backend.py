@@ -24,7 +24,20 @@ from lexicon.config import ConfigResolver
 from lexicon.exceptions import LexiconError
 
 from .credentials import Account
-from .errors import ALREADY_EXISTS, CloudflareError, Code
+from .errors import (
+    ALREADY_EXISTS,
+    API_URL,
+    CREATE_RECORD,
+    DELETE_RECORD,
+    LIST_ZONES,
+    LOOK_UP_ZONE,
+    VERIFY_TOKEN,
+    CloudflareError,
+    Code,
+    list_records_step,
+    read_api_error,
+    token_source,
+)
 from .names import to_ascii
 from .records import ZONES_PER_PAGE, Record, Zone, is_last_page
 from .retry import Failure, Retrier, parse_retry_after, transient_status
@@ -37,7 +50,7 @@ except ImportError:  # dns-lexicon 3.11 to 3.14; Debian bookworm ships 3.11.7.
 logger = logging.getLogger(__name__)
 
 #: Cloudflare's API root, the one lexicon's provider hard-codes.
-DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+DEFAULT_BASE_URL = API_URL
 
 
 def base_url() -> str:
@@ -67,7 +80,18 @@ class LexiconBackend:
         self.source = source
         self._account = account
         self._timeout = timeout
-        self._retrier = Retrier(source, retries, sleep=sleep, clock=clock)
+        split = bool(account.zone_api_token)
+
+        # With split tokens each has its own source, so an error names the token.
+        self._retrier, self._lookup_retrier = (
+            Retrier(
+                token_source(source, split=split, lookups=lookups),
+                retries,
+                sleep=sleep,
+                clock=clock,
+            )
+            for lookups in (False, True)
+        )
         self._providers: dict[tuple[str, str, int | None, bool], Provider] = {}
         self._lock = threading.Lock()
 
@@ -86,8 +110,8 @@ class LexiconBackend:
             query["name"] = name
         provider = self._provider(None, lookups=True)
         # Without a name this lists the account's zones; the credentials say whose.
-        step = ("look up the zone", name) if name else ("list the zones", self.source)
-        payload = self._call(*step, provider._get, "/zones", query)
+        step = (LOOK_UP_ZONE, name) if name else (LIST_ZONES, self.source)
+        payload = self._call(*step, provider._get, "/zones", query, lookups=True)
 
         zones = [_zone(raw) for raw in payload.get("result") or []]
         total_pages = (payload.get("result_info") or {}).get("total_pages")
@@ -105,7 +129,7 @@ class LexiconBackend:
         provider = self._provider(zone, ttl=ttl)
         try:
             self._call(
-                "create the TXT record",
+                CREATE_RECORD,
                 name,
                 provider.create_record,
                 "TXT",
@@ -129,7 +153,7 @@ class LexiconBackend:
         """List the zone's records of ``type``, filtered by exact name and content."""
         provider = self._provider(zone)
         raw = self._call(
-            f"list {type} records",
+            list_records_step(type),
             name or zone.name,
             provider.list_records,
             type,
@@ -152,9 +176,7 @@ class LexiconBackend:
         """Delete one record by id; a record that is already gone counts as deleted."""
         provider = self._provider(zone)
         try:
-            self._call(
-                "delete the TXT record", record_id, provider.delete_record, record_id
-            )
+            self._call(DELETE_RECORD, record_id, provider.delete_record, record_id)
         except CloudflareError as exc:
             # A retried delete whose first attempt got through finds nothing.
             if exc.code != Code.RECORD_NOT_FOUND:
@@ -165,7 +187,7 @@ class LexiconBackend:
         """Return the API token's status, such as ``active``."""
         provider = self._provider(None)
         payload = self._call(
-            "verify the API token", self.source, provider._get, "/user/tokens/verify"
+            VERIFY_TOKEN, self.source, provider._get, "/user/tokens/verify"
         )
         return str((payload.get("result") or {}).get("status"))
 
@@ -186,10 +208,16 @@ class LexiconBackend:
             return self._providers[key]
 
     def _call(
-        self, step: str, name: str, operation: Callable[..., Any], *args: Any
+        self,
+        step: str,
+        name: str,
+        operation: Callable[..., Any],
+        *args: Any,
+        lookups: bool = False,
     ) -> Any:
         """Run one provider operation through the shared retry policy."""
-        return self._retrier.call(
+        retrier = self._lookup_retrier if lookups else self._retrier
+        return retrier.call(
             step,
             name,
             lambda: _within(self._timeout, operation, *args),
@@ -285,12 +313,11 @@ def _describe(exc: BaseException) -> Failure:
 
 def _first_error(response: requests.Response) -> tuple[int | None, str]:
     try:
-        errors = response.json().get("errors") or []
-    except (ValueError, AttributeError):
-        errors = []
-    if errors and isinstance(errors[0], dict):
-        first = errors[0]
-        return first.get("code"), str(first.get("message") or "no message").strip()
+        found = read_api_error(response.json())
+    except ValueError:
+        found = None
+    if found is not None:
+        return found
     reason = response.reason or "error"
     return None, f"HTTP {response.status_code} {reason}, not a Cloudflare API response"
 

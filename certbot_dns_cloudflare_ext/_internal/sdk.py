@@ -11,7 +11,19 @@ from typing import Any, TypeVar
 import cloudflare
 
 from .credentials import Account
-from .errors import ALREADY_EXISTS, CloudflareError, Code
+from .errors import (
+    ALREADY_EXISTS,
+    CREATE_RECORD,
+    DELETE_RECORD,
+    LIST_ZONES,
+    LOOK_UP_ZONE,
+    VERIFY_TOKEN,
+    CloudflareError,
+    Code,
+    list_records_step,
+    read_api_error,
+    token_source,
+)
 from .records import COMMENT, ZONES_PER_PAGE, Record, Zone, is_last_page
 from .retry import Failure, Retrier, parse_retry_after, transient_status
 
@@ -39,12 +51,21 @@ class SdkBackend:
     ) -> None:
         self.source = source
         self._timeout = timeout
-        self._retrier = Retrier(source, retries, sleep=sleep, clock=clock)
+        split = bool(account.zone_api_token)
+
+        # With split tokens each has its own source, so an error names the token.
+        self._retrier, self._lookup_retrier = (
+            Retrier(
+                token_source(source, split=split, lookups=lookups),
+                retries,
+                sleep=sleep,
+                clock=clock,
+            )
+            for lookups in (False, True)
+        )
         self._edits = _client(account, account.api_token, timeout)
         self._lookups = (
-            _client(account, account.zone_api_token, timeout)
-            if account.zone_api_token
-            else self._edits
+            _client(account, account.zone_api_token, timeout) if split else self._edits
         )
 
     def __repr__(self) -> str:
@@ -58,7 +79,7 @@ class SdkBackend:
         Also say whether it was the last page.
         """
         # Without a name this lists the account's zones; the credentials say whose.
-        step = ("look up the zone", name) if name else ("list the zones", self.source)
+        step = (LOOK_UP_ZONE, name) if name else (LIST_ZONES, self.source)
         listed = self._call(
             *step,
             lambda: self._lookups.zones.list(
@@ -66,6 +87,7 @@ class SdkBackend:
                 page=page,
                 per_page=ZONES_PER_PAGE,
             ),
+            lookups=True,
         )
         zones = [_zone(raw) for raw in listed.result or []]
         total_pages = getattr(listed.result_info, "total_pages", None)
@@ -78,7 +100,7 @@ class SdkBackend:
         """Create a TXT record; return None when an identical one already exists."""
         try:
             raw = self._call(
-                "create the TXT record",
+                CREATE_RECORD,
                 name,
                 lambda: self._edits.dns.records.create(
                     zone_id=zone.id,
@@ -110,7 +132,7 @@ class SdkBackend:
         page_number = 1
         while True:
             page = self._call(
-                f"list {type} records",
+                list_records_step(type),
                 name or zone.name,
                 functools.partial(
                     self._edits.dns.records.list,
@@ -130,7 +152,7 @@ class SdkBackend:
         """Delete one record by id; a record that is already gone counts as deleted."""
         try:
             self._call(
-                "delete the TXT record",
+                DELETE_RECORD,
                 record_id,
                 lambda: self._edits.dns.records.delete(record_id, zone_id=zone.id),
             )
@@ -142,14 +164,15 @@ class SdkBackend:
 
     def verify_token(self) -> str:
         """Return the API token's status, such as ``active``."""
-        verified = self._call(
-            "verify the API token", self.source, self._edits.user.tokens.verify
-        )
+        verified = self._call(VERIFY_TOKEN, self.source, self._edits.user.tokens.verify)
         return str(verified.status)
 
-    def _call(self, step: str, name: str, request: Callable[[], _T]) -> _T:
+    def _call(
+        self, step: str, name: str, request: Callable[[], _T], *, lookups: bool = False
+    ) -> _T:
         """Make one API call through the shared retry policy."""
-        return self._retrier.call(
+        retrier = self._lookup_retrier if lookups else self._retrier
+        return retrier.call(
             step,
             name,
             request,
@@ -195,9 +218,9 @@ def _describe(exc: BaseException, *, timeout: float) -> Failure:
 
 def _first_error(exc: cloudflare.APIStatusError) -> tuple[int | None, str]:
     """Pick Cloudflare's own code and message, never an HTML page."""
-    if exc.errors:
-        first = exc.errors[0]
-        return first.code, (first.message or "no message").strip()
+    found = read_api_error(exc.body)
+    if found is not None:
+        return found
     reason = exc.response.reason_phrase or "error"
     return None, f"HTTP {exc.status_code} {reason}, not a Cloudflare API response"
 

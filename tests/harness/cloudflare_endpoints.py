@@ -19,6 +19,7 @@ STEPS = ("zone_list", "zone_get", "records_list", "create", "delete", "verify")
 ZONE_LIST_DENIED = 0
 INVALID_API_TOKEN = 1000
 INVALID_PAGING = 1004
+TLD_REFUSED = 1038
 INVALID_REQUEST_HEADERS = 6003
 INVALID_EMAIL_FORMAT = 6102
 INVALID_KEY_FORMAT = 6103
@@ -32,6 +33,13 @@ INVALID_BODY = 9207
 AUTHENTICATION_ERROR = 10000
 
 _UNAUTHORIZED = "Unauthorized to access requested resource"
+#: The free TLDs whose zones Cloudflare's API may read but not change (since 2020).
+REFUSED_TLDS = frozenset({"cf", "ga", "gq", "ml", "tk"})
+_TLD_REFUSED = (
+    "You cannot use this API for domains with a .cf, .ga, .gq, .ml, or .tk TLD "
+    "(top-level domain). To configure the DNS settings for this domain, use the "
+    "Cloudflare Dashboard."
+)
 _ID = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _ZONE = r"/zones/(?P<zone>[^/]+)"
@@ -129,6 +137,8 @@ def answer(
     if step == "records_list":
         found = [r.to_api() for r in store.records_in(zone.id) if _matches(r, query)]
         return _page(found, query, default=100, maximum=5000)
+    if zone.name.rpartition(".")[2] in REFUSED_TLDS:
+        raise ApiError(400, TLD_REFUSED, _TLD_REFUSED)
     if step == "delete":
         store.delete_record(zone, params["rid"])
         return {"id": params["rid"]}, None

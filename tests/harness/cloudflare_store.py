@@ -33,7 +33,16 @@ TTL_INVALID = 9021
 TXT_TOO_LONG = 9100
 RECORD_NOT_FOUND = 81044
 CNAME_CONFLICT = 81053
+RECORD_EXISTS = 81057
 IDENTICAL_RECORD = 81058
+
+#: How Cloudflare refuses a record identical to one it holds. It answered 81057
+#: in reports up to 2022 and answers 81058 since 2024; dns-lexicon and certbot's
+#: own plugin accept both, so a client must too. Store.duplicate_code picks one.
+DUPLICATE_MESSAGES = {
+    RECORD_EXISTS: "Record already exists.",
+    IDENTICAL_RECORD: "An identical record already exists.",
+}
 
 _LABEL = re.compile(r"\*|[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 _TTL_HINT = "Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic."
@@ -204,6 +213,8 @@ class Store:
         self.clock = clock
         self.propagation_delay = propagation_delay
         self.serial = 1
+        #: The code a duplicate create gets: IDENTICAL_RECORD, or the older 81057.
+        self.duplicate_code = IDENTICAL_RECORD
         self._store_lock = threading.RLock()
         self._zones: dict[str, Zone] = {}
         self._records: dict[str, Record] = {}
@@ -392,7 +403,8 @@ class Store:
     def _check_conflicts(self, new: Record) -> None:
         same_name = [r for r in self.records_in(new.zone_id) if r.name == new.name]
         if any(r.type == new.type and r.content == new.content for r in same_name):
-            raise ApiError(400, IDENTICAL_RECORD, "An identical record already exists.")
+            code = self.duplicate_code
+            raise ApiError(400, code, DUPLICATE_MESSAGES[code])
         if any(r.type == "CNAME" or new.type == "CNAME" for r in same_name):
             message = "A CNAME, A or AAAA record with that host already exists."
             raise ApiError(400, CNAME_CONFLICT, message)
