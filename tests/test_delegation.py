@@ -18,8 +18,8 @@ TOKEN = "delegToken-SECRET-0123456789abcdefghijklm"
 CHALLENGE = "_acme-challenge.example.test"
 TARGET = "_acme-challenge.example.test.validation.test"
 FIX = (
-    "; fix the CNAME records, or turn following off with "
-    "--dns-cloudflare-ext-no-follow-cnames"
+    f"; point the CNAME at {CHALLENGE} into a zone these credentials can edit, or "
+    "delete it to have the record written there"
 )
 
 

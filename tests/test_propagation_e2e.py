@@ -97,3 +97,26 @@ def test_nameservers_without_an_address_fail_before_any_wait(
     assert "Traceback" not in result.stderr
     assert "Waiting for" not in result.stdout
     assert cloudflare_api.records(type="TXT") == []
+
+
+def test_given_nameservers_without_an_address_are_named(
+    certbot, account, cloudflare_api
+):
+    result = certbot.run(
+        "certonly",
+        "--authenticator",
+        "dns-cloudflare-ext",
+        "--dns-cloudflare-ext-credentials",
+        str(account),
+        "--dns-cloudflare-ext-nameservers",
+        "ns.invalid",
+        "-d",
+        "example.test",
+    )
+
+    assert result.returncode == 1
+    assert (
+        "Found no address of the nameservers given (ns.invalid); give "
+        "--dns-cloudflare-ext-nameservers as IP addresses or names that resolve here"
+    ) in result.stderr.splitlines(), result.stderr
+    assert cloudflare_api.records(type="TXT") == []

@@ -239,9 +239,11 @@ class DelegationError(Error):
         self.chain = tuple(chain)
         self.problem = problem
         path = " -> ".join(self.chain)
+        # Turning following off cannot help: no TXT record may sit beside a CNAME.
         super().__init__(
-            f"Cannot follow the CNAME chain {path}: {problem}; fix the CNAME records, "
-            "or turn following off with --dns-cloudflare-ext-no-follow-cnames"
+            f"Cannot follow the CNAME chain {path}: {problem}; point the CNAME at "
+            f"{self.chain[0]} into a zone these credentials can edit, or delete it "
+            "to have the record written there"
         )
 
 
@@ -261,15 +263,24 @@ class PropagationTimeout(Error):
 class NameserversUnknown(Error):
     """No address of a zone's nameservers was found, so nothing can be checked."""
 
-    def __init__(self, zone: str, hosts: Sequence[str]) -> None:
+    def __init__(self, zone: str, hosts: Sequence[str], *, given: bool) -> None:
         self.zone = zone
         self.hosts = tuple(hosts)
-        listed = ", ".join(self.hosts) or "taken from its NS records"
-        super().__init__(
-            f"Found no address of the nameservers of zone {zone!r} ({listed}); "
-            "name reachable ones with --dns-cloudflare-ext-nameservers, or turn the "
-            "check off with --dns-cloudflare-ext-no-propagation-check"
-        )
+        self.given = given
+        if given:
+            message = (
+                f"Found no address of the nameservers given ({', '.join(hosts)}); "
+                "give --dns-cloudflare-ext-nameservers as IP addresses or names "
+                "that resolve here"
+            )
+        else:
+            listed = ", ".join(self.hosts) or "its NS records named none"
+            message = (
+                f"Found no address of the nameservers of zone {zone!r} ({listed}); "
+                "name reachable ones with --dns-cloudflare-ext-nameservers, or "
+                "turn the check off with --dns-cloudflare-ext-no-propagation-check"
+            )
+        super().__init__(message)
 
 
 def cloudflare_error(

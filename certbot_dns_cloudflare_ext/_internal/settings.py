@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from .errors import OptionError
@@ -103,8 +104,7 @@ def parse_nameservers(text: str | None) -> tuple[Address, ...]:
             not host
             or not port.isdigit()
             or not 0 < int(port) < 65536
-            or (":" in host and not _is_ip(host))
-            or " " in host
+            or not (_is_ip(host) or _HOSTNAME.fullmatch(host))
         ):
             raise OptionError(
                 "dns-cloudflare-ext-nameservers",
@@ -113,6 +113,12 @@ def parse_nameservers(text: str | None) -> tuple[Address, ...]:
             )
         servers.append((host, int(port)))
     return tuple(servers)
+
+
+#: A host name as DNS and /etc/hosts allow it: letters, digits, hyphens, dots.
+_HOSTNAME = re.compile(
+    r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?"
+)
 
 
 def _is_ip(host: str) -> bool:

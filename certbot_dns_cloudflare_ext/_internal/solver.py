@@ -191,7 +191,8 @@ class Solver:
 
         # With no address to ask, the check would pass without asking anyone.
         if not found:
-            raise NameserversUnknown(zone.name, hosts)
+            given = bool(self.settings.nameservers)
+            raise NameserversUnknown(zone.name, hosts, given=given)
         return found
 
     def find_written(self, placements: Sequence[Placement]) -> list[Written]:
