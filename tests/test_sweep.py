@@ -114,7 +114,7 @@ def test_nothing_stale_says_so(sweep, cloudflare_api, records):
     code, out, _ = sweep("--older-than", "3d", "--delete")
 
     assert code == 0
-    assert out == "No challenge records of ours are 3 d 0 h old or older.\n"
+    assert out == "Found no challenge records of ours 3 d 0 h old or older.\n"
     assert contents(cloudflare_api) == ALL
 
 
@@ -180,3 +180,39 @@ def test_unreachable_api_names_the_variables_to_raise(sweep, monkeypatch):
         "https://www.cloudflarestatus.com), or raise DNS_CLOUDFLARE_EXT_RETRIES or "
         "DNS_CLOUDFLARE_EXT_API_TIMEOUT\n"
     )
+
+
+def test_zone_whose_records_may_not_be_read_fails_the_sweep(
+    sweep, cloudflare_api, records
+):
+    cloudflare_api.add_token(TOKEN, permissions=["zone:read"])
+
+    code, out, err = sweep("--older-than", "0", "example.test")
+
+    assert code == 1
+    assert out == "Found no challenge records of ours.\n"
+    assert err == (
+        "certbot-dns-cloudflare-ext: Could not sweep zone example.test: these "
+        "credentials may not list its records (give them Zone:DNS:Read there, or "
+        "name only other zones)\n"
+    )
+    assert contents(cloudflare_api) == ALL
+
+
+def test_lexicon_backend_cannot_tell_our_records_and_says_so(
+    sweep, cloudflare_api, records, monkeypatch
+):
+    cloudflare_api.add_token(TOKEN)
+    monkeypatch.setenv("DNS_CLOUDFLARE_EXT_BACKEND", "lexicon")
+
+    code, out, err = sweep("--delete", "example.test")
+
+    assert (code, out) == (1, "")
+    assert err == (
+        "certbot-dns-cloudflare-ext: error: sweep tells this plugin's records apart "
+        "by their comment, which dns-lexicon cannot read; run it where the "
+        "cloudflare SDK 4 or later is installed (pip install "
+        "certbot-dns-cloudflare-ext), or remove leftover _acme-challenge records "
+        "in the Cloudflare dashboard\n"
+    )
+    assert contents(cloudflare_api) == ALL

@@ -145,7 +145,9 @@ def _check(
         # it looks for a record: deleting an id that cannot exist is refused
         # without DNS:Edit, and is "not found" (which changes nothing) with it.
         step = "dns_edit"
-        placement.backend.delete_record(placement.zone, secrets.token_hex(16))
+        placement.backend.delete_record(
+            placement.zone, secrets.token_hex(16), placement.record_name
+        )
         report.dns_edit = "yes"
         if live:
             # Timed from the write request: that is when a certbot run would start.

@@ -54,19 +54,23 @@ def _sweep(args: argparse.Namespace) -> int:
 
     solver = environment.build_solver(logger.info, path=args.credentials)
     now = datetime.datetime.now(datetime.timezone.utc)
-    stale = sweep.find_stale(solver, args.zones, older_than=args.older_than, now=now)
+    found = sweep.find_stale(solver, args.zones, older_than=args.older_than, now=now)
+    # A zone that could not be read may hold leftovers: the sweep is incomplete.
+    status = console.FAILED if found.unreadable else 0
+    stale = found.stale
     count = f"{len(stale)} challenge record{'s' * (len(stale) != 1)}"
     if not stale:
         age = sweep.describe_age(args.older_than)
-        print(f"No challenge records of ours are {age} old or older.")
-        return 0
+        older = f" {age} old or older" if args.older_than else ""
+        print(f"Found no challenge records of ours{older}.")
+        return status
     sys.stdout.write(sweep.render(stale))
     if not args.delete:
         print(f"Dry run: {count} would be removed; run again with --delete.")
-        return 0
+        return status
     failed = sweep.remove(stale)
     print(f"Removed {len(stale) - failed} of {count}.")
-    return console.FAILED if failed else 0
+    return console.FAILED if failed else status
 
 
 def _parser() -> argparse.ArgumentParser:

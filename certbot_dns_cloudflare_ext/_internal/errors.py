@@ -182,6 +182,19 @@ class StateError(Error):
         super().__init__(f"{path}: {problem}; {fix}")
 
 
+class MarkersUnreadable(Error):
+    """The backend cannot read record comments, so sweep cannot tell ours apart."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        super().__init__(
+            f"sweep tells this plugin's records apart by their comment, which "
+            f"{backend} cannot read; run it where the cloudflare SDK 4 or later is "
+            "installed (pip install certbot-dns-cloudflare-ext), or remove leftover "
+            "_acme-challenge records in the Cloudflare dashboard"
+        )
+
+
 class ZonesNotListable(Error):
     """The credentials may not list their zones, so sweep needs names."""
 

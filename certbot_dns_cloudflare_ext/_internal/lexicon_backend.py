@@ -65,6 +65,7 @@ def base_url() -> str:
 class LexiconBackend:
     """Talk to Cloudflare through dns-lexicon: one provider per zone and credential."""
 
+    label = "dns-lexicon"
     marks_records = False
 
     def __init__(
@@ -172,11 +173,16 @@ class LexiconBackend:
             for item in raw
         ]
 
-    def delete_record(self, zone: Zone, record_id: str) -> None:
-        """Delete one record by id; a record that is already gone counts as deleted."""
+    def delete_record(self, zone: Zone, record_id: str, name: str = "") -> None:
+        """Delete one record by id; a record that is already gone counts as deleted.
+
+        ``name``, the record's name, is what an error names; else the id.
+        """
         provider = self._provider(zone)
         try:
-            self._call(DELETE_RECORD, record_id, provider.delete_record, record_id)
+            self._call(
+                DELETE_RECORD, name or record_id, provider.delete_record, record_id
+            )
         except CloudflareError as exc:
             # A retried delete whose first attempt got through finds nothing.
             if exc.code != Code.RECORD_NOT_FOUND:

@@ -39,6 +39,8 @@ class Backend(Protocol):
     """What the core needs from a Cloudflare client library."""
 
     source: str
+    #: The library's name, for messages.
+    label: str
     #: Whether records carry our comment marker; dns-lexicon cannot write comments.
     marks_records: bool
 
@@ -60,8 +62,8 @@ class Backend(Protocol):
     ) -> list[Record]:
         """List the zone's records of ``type``, filtered by exact name and content."""
 
-    def delete_record(self, zone: Zone, record_id: str) -> None:
-        """Delete one record by id."""
+    def delete_record(self, zone: Zone, record_id: str, name: str = "") -> None:
+        """Delete one record by id; errors name ``name`` when it is given."""
 
     def verify_token(self) -> str:
         """Return the API token's status, such as ``active``."""

@@ -37,6 +37,7 @@ _T = TypeVar("_T")
 class SdkBackend:
     """Talk to Cloudflare through one SDK client per credential, built once."""
 
+    label = "the cloudflare SDK"
     marks_records = True
 
     def __init__(
@@ -148,12 +149,15 @@ class SdkBackend:
                 return found
             page_number += 1
 
-    def delete_record(self, zone: Zone, record_id: str) -> None:
-        """Delete one record by id; a record that is already gone counts as deleted."""
+    def delete_record(self, zone: Zone, record_id: str, name: str = "") -> None:
+        """Delete one record by id; a record that is already gone counts as deleted.
+
+        ``name``, the record's name, is what an error names; else the id.
+        """
         try:
             self._call(
                 DELETE_RECORD,
-                record_id,
+                name or record_id,
                 lambda: self._edits.dns.records.delete(record_id, zone_id=zone.id),
             )
         except CloudflareError as exc:

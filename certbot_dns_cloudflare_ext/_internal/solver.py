@@ -356,7 +356,7 @@ class Solver:
     def _delete(self, written: Written) -> None:
         zone, record = written.placement.zone, written.record
         try:
-            written.placement.backend.delete_record(zone, record.id)
+            written.placement.backend.delete_record(zone, record.id, record.name)
         except CloudflareError as exc:
             logger.warning(
                 "Could not remove TXT record %s in zone %s; delete it in the "

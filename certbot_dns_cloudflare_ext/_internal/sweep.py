@@ -7,11 +7,19 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import CloudflareError, Code, ZonesNotListable
+from .errors import CloudflareError, Code, MarkersUnreadable, ZonesNotListable
 from .records import COMMENT, Backend, Record, Zone
 from .solver import Solver
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What a sweep found: the stale records, and the zones it could not read."""
+
+    stale: list[Stale]
+    unreadable: list[str]
 
 
 @dataclass(frozen=True)
@@ -30,27 +38,31 @@ def find_stale(
     *,
     older_than: float,
     now: datetime.datetime,
-) -> list[Stale]:
+) -> Findings:
     """List the TXT records with our marker older than ``older_than`` seconds."""
-    stale = []
+    found = Findings([], [])
     for zone in _zones(solver, zone_names):
         backend = solver.backend_for(zone.name)
+        if not backend.marks_records:
+            raise MarkersUnreadable(backend.label)
         try:
             records = backend.find_records(zone, "TXT")
         except CloudflareError as exc:
             if exc.code != Code.AUTHENTICATION:
                 raise
-            # We cannot have written records where we may not even list them.
-            logger.info(
-                "Skipping zone %s: these credentials may not list its records",
+            # Other credentials may have written there; say the sweep missed it.
+            logger.warning(
+                "Could not sweep zone %s: these credentials may not list its "
+                "records (give them Zone:DNS:Read there, or name only other zones)",
                 zone.name,
             )
+            found.unreadable.append(zone.name)
             continue
         for record in records:
             age = _age(record, now)
             if record.comment == COMMENT and age is not None and age >= older_than:
-                stale.append(Stale(zone, backend, record, age))
-    return stale
+                found.stale.append(Stale(zone, backend, record, age))
+    return found
 
 
 def remove(stale: Sequence[Stale]) -> int:
@@ -58,7 +70,7 @@ def remove(stale: Sequence[Stale]) -> int:
     failed = 0
     for item in stale:
         try:
-            item.backend.delete_record(item.zone, item.record.id)
+            item.backend.delete_record(item.zone, item.record.id, item.record.name)
         except CloudflareError as exc:
             logger.warning("Could not remove TXT record %s: %s", item.record.name, exc)
             failed += 1
