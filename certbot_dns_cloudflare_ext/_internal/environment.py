@@ -102,18 +102,6 @@ def credentials_from(
     """Load the credentials: the given file, the file a variable names, or secrets."""
     path = path or environ.get(CREDENTIALS_FILE) or None
     if path:
-        from certbot import errors
-        from certbot.plugins.dns_common import validate_file_permissions
-
-        try:
-            validate_file_permissions(path)
-        except errors.PluginError:
-            raise CredentialsError(
-                path,
-                None,
-                "does not exist or is not a file",
-                f"fix the path given by --credentials or {CREDENTIALS_FILE}",
-            ) from None
         return _credentials.load_file(path)
 
     found = _credentials.load_environment(environ)
