@@ -120,3 +120,33 @@ def test_given_nameservers_without_an_address_are_named(
         "--dns-cloudflare-ext-nameservers as IP addresses or names that resolve here"
     ) in result.stderr.splitlines(), result.stderr
     assert cloudflare_api.records(type="TXT") == []
+
+
+@pytest.mark.parametrize(
+    ("options", "line", "checked"),
+    [
+        (
+            ("--dns-cloudflare-ext-propagation-seconds", "1"),
+            "Waiting 1 second more (--dns-cloudflare-ext-propagation-seconds)",
+            True,
+        ),
+        (
+            ("--dns-cloudflare-ext-no-propagation-check",),
+            "Waiting 10 seconds for the TXT records to propagate, unchecked "
+            "(--dns-cloudflare-ext-no-propagation-check)",
+            False,
+        ),
+    ],
+    ids=["extra-wait-after-the-check", "plain-sleep-without-the-check"],
+)
+def test_fixed_wait_is_announced_and_kept(
+    certbot, nameserver, account, cloudflare_api, options, line, checked
+):
+    cloudflare_api.configure(propagation_delay=0.5)
+
+    result = issue(certbot, nameserver, account, extra=options)
+
+    assert result.returncode == 0, result.stderr
+    assert line in result.stdout.splitlines(), result.stdout
+    assert ("All TXT records are served" in certbot.log_text()) == checked
+    assert cloudflare_api.records(type="TXT") == []
