@@ -73,6 +73,38 @@ def test_many_names_cost_one_listing(cloudflare_api, backend):
     assert len(zone_calls(cloudflare_api)) == 1
 
 
+def test_account_of_a_few_pages_is_listed_once_for_all_names(cloudflare_api, backend):
+    for i in range(120):
+        cloudflare_api.add_zone(f"zone{i:03}.test")
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_token(TOKEN)
+    finder = ZoneFinder(backend)
+
+    found = {
+        finder.find(f"_acme-challenge.host{i}.example.test").name for i in range(20)
+    }
+
+    assert found == {"example.test"}
+    assert [call.query.get("page") for call in zone_calls(cloudflare_api)] == [
+        "1",
+        "2",
+        "3",
+    ]
+
+
+def test_account_past_the_listing_limit_is_asked_name_by_name(cloudflare_api, backend):
+    for i in range(260):
+        cloudflare_api.add_zone(f"zone{i:03}.test")
+    cloudflare_api.add_zone("example.test")
+    cloudflare_api.add_token(TOKEN)
+
+    found = ZoneFinder(backend).find("_acme-challenge.www.example.test")
+
+    assert found.name == "example.test"
+    names = [call.query.get("name") for call in zone_calls(cloudflare_api)]
+    assert names == [None] * 5 + ["www.example.test", "example.test"]
+
+
 def test_scoped_token_falls_back_to_guesses_past_refusals(cloudflare_api, backend):
     cloudflare_api.add_zone("example.test")
     zone = cloudflare_api.add_zone("b.example.test")

@@ -12,11 +12,16 @@ from .records import Backend, Zone
 NOT_VISIBLE = frozenset({Code.PERMISSION, Code.AUTHENTICATION})
 
 
+#: Pages of zones worth listing to answer every name of a batch at once (50 zones
+#: a page); a larger account is asked about each name's candidate zones instead.
+_LISTING_PAGES = 5
+
+
 class ZoneFinder:
     """Map names to zones: pinned ids first, then one listing, then per-name guesses.
 
     Listing every visible zone costs one call for a typical account and answers
-    every name in the batch. Accounts with more zones than one page, and tokens
+    every name in the batch. Accounts with more zones than a few pages, and tokens
     that may not list zones, fall back to asking for each candidate name.
     """
 
@@ -45,11 +50,16 @@ class ZoneFinder:
             raise ZoneNotFound(name, _candidates(name), self._backend.source)
         return next(zone for zone in listing if zone.name == match)
 
-    def all_zones(self) -> list[Zone] | None:
-        """Return every visible zone, page by page; None if they may not be listed."""
+    def all_zones(self, max_pages: int | None = None) -> list[Zone] | None:
+        """Return every visible zone, page by page; None if they may not be listed.
+
+        With ``max_pages``, an account with more pages than that also gives None.
+        """
         zones: list[Zone] = []
         page, last = 1, False
         while not last:
+            if max_pages is not None and page > max_pages:
+                return None
             try:
                 listed, last = self._backend.list_zones(page=page)
             except CloudflareError as exc:
@@ -63,16 +73,10 @@ class ZoneFinder:
         return zones
 
     def _complete_listing(self) -> list[Zone] | None:
-        """Return every visible zone if one page holds them all, else None."""
+        """Return every visible zone if a few pages hold them all, else None."""
         if not self._listed:
             self._listed = True
-            try:
-                zones, last = self._backend.list_zones()
-            except CloudflareError as exc:
-                if exc.code not in NOT_VISIBLE:
-                    raise
-            else:
-                self._listing = zones if last else None
+            self._listing = self.all_zones(max_pages=_LISTING_PAGES)
         return self._listing
 
     def _find_by_guesses(self, name: str) -> Zone:
