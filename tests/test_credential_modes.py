@@ -69,8 +69,8 @@ def test_zone_scoped_token_issues_for_a_name_deep_in_its_zone(
 
 
 def test_zone_scoped_token_skips_refused_guesses(cloudflare_api, monkeypatch):
-    # More zones than one listing page make the finder ask for each guess.
-    zones = ["example.test"] + [f"zone{n}.test" for n in range(50)]
+    # More zones than the finder lists at once make it ask for each guess.
+    zones = ["example.test"] + [f"zone{n}.test" for n in range(250)]
     for zone in zones:
         cloudflare_api.add_zone(zone)
     cloudflare_api.add_token(TOKEN, zones=zones)
@@ -86,7 +86,7 @@ def test_zone_scoped_token_skips_refused_guesses(cloudflare_api, monkeypatch):
         if call.step == "zone_list"
     ]
     assert guesses == [
-        (None, 200),
+        *[(None, 200)] * 5,
         ("a.b.example.test", 403),
         ("b.example.test", 403),
         ("example.test", 200),

@@ -86,7 +86,7 @@ class Solver:
         # Guards the caches that planning fills from worker threads: each zone,
         # client and nameserver list is then looked up once, not once per thread.
         self._plan_lock = threading.RLock()
-        self._outage: CloudflareError | None = None
+        self._outages: dict[int, CloudflareError] = {}
 
     def perform(self, challenges: Sequence[Challenge]) -> None:
         """Write every challenge's record, then wait until the CA can see them all."""
@@ -160,30 +160,19 @@ class Solver:
 
     def find_zone(self, name: str) -> Zone:
         """Return the zone ``name`` lies in, through its credentials' zone finder."""
+        key = id(self._account_for(name))
         with self._plan_lock:
-            # A lookup that spent its retries means Cloudflare fails every name.
-            if self._outage is not None:
-                raise self._outage
+            # A lookup that spent its retries means Cloudflare fails every name
+            # of these credentials; other accounts may still be fine.
+            if key in self._outages:
+                raise self._outages[key]
             self.backend_for(name)
             try:
-                return self._finders[id(self._account_for(name))].find(name)
+                return self._finders[key].find(name)
             except CloudflareError as exc:
-                error = exc
-                if not longest_zone(name, [exc.name]):
-                    # A listing of all zones failed: name the name it was for.
-                    error = CloudflareError(
-                        exc.step,
-                        name,
-                        code=exc.code,
-                        message=exc.message,
-                        hint=exc.hint,
-                        transient=exc.transient,
-                    )
-                if error.transient:
-                    self._outage = error
-                if error is exc:
-                    raise
-                raise error from exc
+                if exc.transient:
+                    self._outages[key] = exc
+                raise
 
     def nameservers(self, zone: Zone) -> list[Address]:
         """Return the addresses to ask about ``zone``: the override, or its own NS."""
