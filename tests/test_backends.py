@@ -75,8 +75,8 @@ def test_auto_falls_back_to_lexicon_beside_debians_old_sdk(installed, caplog):
             {"cloudflare": "2.11.1"},
             "sdk",
             r"--dns-cloudflare-ext-backend 'sdk' is not usable; the cloudflare SDK "
-            r"2\.11\.1 is too old; install the cloudflare SDK 4 or later "
-            r"\(pip install 'cloudflare>=4'\), or choose lexicon$",
+            r"2\.11\.1 is too old; choose lexicon or auto, or install the cloudflare "
+            r"SDK 4 or later \(pip install 'cloudflare>=4'\) where certbot runs$",
         ),
         (
             {"dns-lexicon": "3.10.0"},

@@ -48,7 +48,9 @@ def choose(choice: str) -> str:
     """
     sdk = _sdk_problem() if choice in ("auto", "sdk") else None
     if choice == "sdk" and sdk:
-        raise OptionError(_OPTION, choice, f"{sdk}; {_SDK_FIX}, or choose lexicon")
+        # Where certbot is the distribution's, lexicon is the fix that fits.
+        fix = f"choose lexicon or auto, or {_SDK_FIX} where certbot runs"
+        raise OptionError(_OPTION, choice, f"{sdk}; {fix}")
     if choice in ("auto", "sdk") and not sdk:
         logger.info("Talking to Cloudflare through the cloudflare SDK (%s)", choice)
         return "sdk"
