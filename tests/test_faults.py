@@ -1,91 +1,97 @@
 """Cloudflare's bad days: transient faults pass, persistent ones end in one line.
 
-The whole matrix runs against the real solver and SDK over HTTP to the stand-in,
-with a fake clock for the pauses between retries; a representative subset runs
-through certbot and pebble.
+Every fault kind at every API step, and every nameserver fault, runs through
+certbot and pebble. The pauses between retries are checked against the solver
+with a fake clock, where they can be measured exactly.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 
 import pytest
 
-from certbot_dns_cloudflare_ext._internal.errors import (
-    CloudflareError,
-    PropagationTimeout,
-)
+from certbot_dns_cloudflare_ext._internal.errors import CloudflareError
 from tests.test_secrets import (
     CHALLENGES,
     TOKEN,
     FakeClock,
     certbot_leaks,
     error_lines,
-    leaks,
     solver_for,
 )
 
 API_STEPS = ("zone_list", "create", "delete")
 KINDS = ("429", "10100", "500", "502", "503", "504", "html", "drop", "drop_after")
 KINDS += ("slow",)
+RATE_LIMITS = ("429", "10100")
 #: Faults with no answer from the API itself: the request may still be in flight.
 NO_ANSWER = ("html", "drop", "drop_after", "slow")
-#: Seconds the stand-in stalls a "slow" answer, and the client's timeout then.
-SLOW_SECONDS, API_TIMEOUT = 0.8, 0.5
+#: Faults that let the request through and lose only its answer.
+LANDS = ("drop_after", "slow")
+#: Seconds the client waits for an answer, and the stand-in stalls a "slow" one.
+#: A stalled create must land within two timeouts, when cleanup looks for it.
+API_TIMEOUT, SLOW_SECONDS = 0.5, 0.75
+#: API calls of a run without faults: one zone lookup, then a create and a
+#: delete for each of the two challenges of example.test and *.example.test.
+CALLS = {"zone_list": 1, "create": 2, "delete": 2}
+#: Kinds in pairs: each run meets both at every API step, five runs meet all ten.
+PAIRS = [("429", "10100"), ("500", "502"), ("503", "504"), ("html", "drop")]
+PAIRS += [("drop_after", "slow")]
+#: Names whose records all differ, so that each delete can meet a fault of its own.
+MANY_NAMES = tuple(f"n{index}.example.test" for index in range(len(KINDS)))
 
-NAME = re.escape(CHALLENGES[0].validation_name)
+NAME = CHALLENGES[0].validation_name
 STEP_WORDS = {
     "zone_list": "look up the zone",
     "create": "create the TXT record",
     "delete": "delete the TXT record",
 }
 _UNAVAILABLE = (
-    r"Cloudflare's API kept failing; try again later \(status: "
-    r"https://www\.cloudflarestatus\.com\), or raise --dns-cloudflare-ext-retries "
-    r"or --dns-cloudflare-ext-api-timeout"
+    "Cloudflare's API kept failing; try again later (status: "
+    "https://www.cloudflarestatus.com), or raise --dns-cloudflare-ext-retries "
+    "or --dns-cloudflare-ext-api-timeout"
 )
 _THROTTLE = "Please wait and consider throttling your request speed"
-_DROPPED = r"connection failed without an answer \(RemoteProtocolError\)"
+_DROPPED = "connection failed without an answer (RemoteProtocolError)"
 #: Fault -> what the error line says Cloudflare answered, and the hint after it.
 ANSWERS = {
     "429": (
         f"error 971: {_THROTTLE}",
-        r"Cloudflare rate-limited this account; wait a few minutes, or lower "
-        r"--dns-cloudflare-ext-workers",
+        "Cloudflare rate-limited this account; wait a few minutes, or lower "
+        "--dns-cloudflare-ext-workers",
     ),
     "10100": (
-        rf"error 10100: More than 1200 requests per 300 seconds reached\. {_THROTTLE}",
-        r"this account made more than 1200 API requests in 5 minutes; wait 5 "
-        r"minutes and check for other tools using the same credentials",
+        f"error 10100: More than 1200 requests per 300 seconds reached. {_THROTTLE}",
+        "this account made more than 1200 API requests in 5 minutes; wait 5 "
+        "minutes and check for other tools using the same credentials",
     ),
     **{
         status: ("error 10001: Service unavailable", _UNAVAILABLE)
         for status in ("500", "502", "503", "504")
     },
-    "html": (r"HTTP 502 Bad Gateway, not a Cloudflare API response", _UNAVAILABLE),
+    "html": ("HTTP 502 Bad Gateway, not a Cloudflare API response", _UNAVAILABLE),
     "drop": (_DROPPED, _UNAVAILABLE),
     "drop_after": (_DROPPED, _UNAVAILABLE),
-    "slow": (rf"no answer within {API_TIMEOUT:g} s", _UNAVAILABLE),
+    "slow": (f"no answer within {API_TIMEOUT:g} s", _UNAVAILABLE),
 }
+#: A warning for a record that could not be removed, split into what it names.
+WARNING = re.compile(
+    r"Could not remove TXT record (?P<name>\S+) in zone example\.test; delete it "
+    r"in the Cloudflare dashboard: Cloudflare API failed to delete the TXT record "
+    r"for '(?P=name)' \((?P<answer>.+); gave up after 2 attempts\); (?P<hint>.+)"
+)
+#: The plugin's record of one propagation check: what the nameserver answered.
+PROPAGATION_CHECK = re.compile(r"Propagation check \d+ at [\d.]+ s: (.+)")
 
 
-def error_line(step: str, kind: str, attempts: int, name: str = NAME) -> str:
-    """Return the pattern of the one line that a persistent fault ends in."""
+def error_line(step: str, kind: str, attempts: int) -> str:
+    """Return the one line that a persistent fault at `step` ends in."""
     answer, hint = ANSWERS[kind]
     return (
-        rf"Cloudflare API failed to {STEP_WORDS[step]} for '{name}' "
-        rf"\({answer}; gave up after {attempts} attempts\); {hint}"
-    )
-
-
-def warning_line(kind: str, attempts: int) -> str:
-    """Return the pattern of the warning for a record that could not be removed."""
-    return (
-        rf"Could not remove TXT record {NAME} in zone example\.test; delete it in "
-        r"the Cloudflare dashboard: "
-        + error_line("delete", kind, attempts, name=r"(?P<id>[0-9a-f]{32})")
+        f"Cloudflare API failed to {STEP_WORDS[step]} for {NAME!r} "
+        f"({answer}; gave up after {attempts} attempts); {hint}"
     )
 
 
@@ -99,114 +105,224 @@ def api(cloudflare_api, monkeypatch):
     return cloudflare_api
 
 
-def options_for(kind: str) -> dict[str, float]:
-    # Only faults without an answer get the short timeout, so that a loaded
-    # machine never times out an ordinary answer in the other scenarios.
-    return {"api_timeout": API_TIMEOUT} if kind in NO_ANSWER else {}
+@pytest.fixture
+def credentials(credentials_file):
+    return credentials_file(dns_cloudflare_ext_api_token=TOKEN)
+
+
+def timeout_options(*kinds: str) -> list[str]:
+    # Only runs with a fault without an answer get the short timeout, so that a
+    # loaded machine never times out an ordinary answer in the other runs.
+    if set(kinds) & set(NO_ANSWER):
+        return [f"--dns-cloudflare-ext-api-timeout={API_TIMEOUT}"]
+    return []
+
+
+def settle(*kinds: str) -> None:
+    """Wait out stalled requests: the stand-in counts a call once it answers."""
+    if "slow" in kinds:
+        time.sleep(SLOW_SECONDS)
 
 
 def calls_at(api, step: str) -> list:
     return [call for call in api.calls if call.step == step]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("step", API_STEPS)
-def test_transient_api_fault_is_retried_and_the_run_succeeds(
-    api, nameserver, step, kind
+def calls_by_step(api) -> dict[str, int]:
+    return {step: len(calls_at(api, step)) for step in API_STEPS}
+
+
+def issue(certbot, nameserver, credentials, *options, names=None):
+    """Run certbot certonly through the plugin, for example.test and its wildcard."""
+    args = ["--authenticator", "dns-cloudflare-ext"]
+    args += ["--dns-cloudflare-ext-credentials", str(credentials)]
+    args += ["--dns-cloudflare-ext-nameservers", f"127.0.0.1:{nameserver.port}"]
+    for name in names or ("example.test", "*.example.test"):
+        args += ["-d", name]
+    return certbot.run("certonly", *args, *options)
+
+
+# -- Through certbot and pebble: API faults --------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kinds", PAIRS, ids="+".join)
+def test_transient_faults_at_every_api_step_are_retried_and_the_certificate_is_issued(
+    certbot, nameserver, api, credentials, kinds
 ):
-    api.inject_fault(step, kind, times=2)
-    clock = FakeClock()
-    solver = solver_for(nameserver, clock=clock, **options_for(kind))
+    for step in API_STEPS:
+        for kind in kinds:
+            api.inject_fault(step, kind)
 
-    solver.perform(CHALLENGES)
-    solver.cleanup()
+    # The one zone lookup meets both faults in a row, so it needs both retries.
+    result = issue(
+        certbot,
+        nameserver,
+        credentials,
+        "--dns-cloudflare-ext-retries=2",
+        *timeout_options(*kinds),
+    )
 
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = certbot.certificate_names("example.test")
+    assert names == ["*.example.test", "example.test"]
+    assert error_lines(result.stderr) == []
+    settle(*kinds)
+    assert calls_by_step(api) == {step: n + len(kinds) for step, n in CALLS.items()}
+    retries = re.findall(r"; retry [12] of 2 in ", certbot.log_text())
+    assert len(retries) == len(API_STEPS) * len(kinds)
     assert api.records(type="TXT") == []
-    assert len(clock.pauses) == 2
-    if kind in ("429", "10100"):
-        # Retry-After: 1, honoured, plus up to a quarter more as jitter.
-        assert all(1.0 <= pause <= 1.25 for pause in clock.pauses)
-    else:
-        assert all(0.375 <= pause <= 1.0 for pause in clock.pauses)
+    assert certbot_leaks(certbot, result) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("step", ("zone_list", "create"))
-def test_persistent_api_fault_fails_with_one_line_and_leaves_nothing(
-    api, nameserver, step, kind
+def test_persistent_api_fault_ends_certbot_with_one_line_and_leaves_nothing(
+    certbot, nameserver, api, credentials, step, kind
 ):
     api.inject_fault(step, kind, times=-1)
-    solver = solver_for(nameserver, clock=FakeClock(), retries=2, **options_for(kind))
 
-    with pytest.raises(CloudflareError) as caught:
-        solver.perform(CHALLENGES)
-    solver.cleanup()
+    result = issue(
+        certbot,
+        nameserver,
+        credentials,
+        "--dns-cloudflare-ext-retries=1",
+        *timeout_options(kind),
+    )
 
-    line = str(caught.value)
-    assert re.fullmatch(error_line(step, kind, attempts=3), line), line
-    assert "<html" not in line.lower() and leaks(line) == []
-    # The zone listing, or each of the two creates, made 3 attempts; stalled
-    # ones reach the stand-in's books only when it finally answers.
-    time.sleep(SLOW_SECONDS if kind == "slow" else 0)
-    assert len(calls_at(api, step)) == (6 if step == "create" else 3)
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [error_line(step, kind, attempts=2)]
+    shown = result.stdout + result.stderr
+    assert "Traceback" not in shown and "<html" not in shown.lower()
+    settle(kind)
+    assert len(calls_at(api, step)) == 2 * CALLS[step]
     assert api.records(type="TXT") == []
+    assert certbot_leaks(certbot, result) == []
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_persistent_delete_fault_warns_once_per_record_and_names_it(
-    api, nameserver, caplog, kind
+@pytest.mark.e2e
+def test_persistent_delete_faults_warn_once_per_record_and_the_certificate_is_issued(
+    certbot, nameserver, api, credentials
 ):
-    solver = solver_for(nameserver, clock=FakeClock(), retries=2, **options_for(kind))
-    solver.perform(CHALLENGES)
-    api.inject_fault("delete", kind, times=-1)
+    # One worker deletes the records one after another, so each delete spends
+    # both its attempts on a kind of its own: ten records meet all ten kinds.
+    for kind in KINDS:
+        api.inject_fault("delete", kind, times=2)
 
-    with caplog.at_level(logging.WARNING):
-        solver.cleanup()
+    result = issue(
+        certbot,
+        nameserver,
+        credentials,
+        "--dns-cloudflare-ext-retries=1",
+        "--dns-cloudflare-ext-workers=1",
+        *timeout_options(*KINDS),
+        names=MANY_NAMES,
+    )
 
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    matches = [re.fullmatch(warning_line(kind, attempts=3), w) for w in warnings]
-    assert len(warnings) == 2 and all(matches), warnings
-    # Deletes that were dropped or stalled after Cloudflare got them still land.
-    time.sleep(SLOW_SECONDS if kind == "slow" else 0)
-    left = {record["id"] for record in api.records(type="TXT")}
-    assert left <= {match["id"] for match in matches}
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert certbot.certificate_names(MANY_NAMES[0]) == sorted(MANY_NAMES)
+    warnings = [WARNING.fullmatch(line) for line in error_lines(result.stderr)]
+    assert len(warnings) == len(KINDS) and all(warnings), result.stderr
+    said = sorted((warning["answer"], warning["hint"]) for warning in warnings)
+    assert said == sorted(ANSWERS[kind] for kind in KINDS)
+    named = sorted(warning["name"] for warning in warnings)
+    assert named == sorted(f"_acme-challenge.{name}" for name in MANY_NAMES)
+    settle(*KINDS)
+    assert len(calls_at(api, "delete")) == 2 * len(KINDS)
+    # What is left is what the warnings name, for the admin to delete; only the
+    # deletes that got through before their answer was lost removed theirs.
+    left = {record["name"] for record in api.records(type="TXT")}
+    assert left <= set(named)
+    gone = [warning["answer"] for warning in warnings if warning["name"] not in left]
+    assert sorted(gone) == sorted(ANSWERS[kind][0] for kind in LANDS)
+    assert certbot_leaks(certbot, result) == []
 
 
-# A timeout costs the 3 s a query waits, so it strikes once, the others twice.
-@pytest.mark.parametrize(
-    "kind, times", [("servfail", 2), ("refused", 2), ("timeout", 1)]
-)
-def test_transient_nameserver_fault_is_polled_through(api, nameserver, kind, times):
-    nameserver.inject_fault(kind, times=times)
-    solver = solver_for(nameserver)
+# -- Through certbot and pebble: nameserver faults -------------------------------
 
-    solver.perform(CHALLENGES)
-    solver.cleanup()
 
-    assert nameserver.queries >= times + 1
+@pytest.mark.e2e
+def test_transient_nameserver_faults_are_polled_through_and_the_certificate_is_issued(
+    certbot, nameserver, api, credentials
+):
+    for kind in ("servfail", "refused", "timeout"):
+        nameserver.inject_fault(kind)
+
+    result = issue(
+        certbot,
+        nameserver,
+        credentials,
+        "--dns-cloudflare-ext-propagation-interval=0.2",
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = certbot.certificate_names("example.test")
+    assert names == ["*.example.test", "example.test"]
+    assert error_lines(result.stderr) == []
+    # The plugin met all three faults, so none was left for pebble's checks.
+    server = f"127.0.0.1:{nameserver.port}"
+    assert PROPAGATION_CHECK.findall(certbot.log_text()) == [
+        f"0 of 1 answers complete; {server}: {NAME} SERVFAIL",
+        f"0 of 1 answers complete; {server}: {NAME} REFUSED",
+        f"0 of 1 answers complete; {server}: {NAME} timeout",
+        "1 of 1 answers complete",
+    ]
     assert api.records(type="TXT") == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "kind, answer",
     [("servfail", "SERVFAIL"), ("refused", "REFUSED"), ("timeout", "timeout")],
 )
-def test_persistent_nameserver_fault_names_its_answer_and_leaves_nothing(
-    api, nameserver, kind, answer
+def test_persistent_nameserver_fault_ends_certbot_with_one_line_and_leaves_nothing(
+    certbot, nameserver, api, credentials, kind, answer
 ):
     nameserver.inject_fault(kind, times=-1)
-    solver = solver_for(nameserver, propagation_timeout=1)
 
-    with pytest.raises(PropagationTimeout) as caught:
-        solver.perform(CHALLENGES)
+    result = issue(
+        certbot,
+        nameserver,
+        credentials,
+        "--dns-cloudflare-ext-propagation-timeout=1",
+        "--dns-cloudflare-ext-propagation-interval=0.2",
+    )
+
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [
+        "Cloudflare's nameservers did not serve the TXT records within 1 s "
+        f"(127.0.0.1:{nameserver.port}: {NAME} {answer}); "
+        "raise --dns-cloudflare-ext-propagation-timeout"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert api.records(type="TXT") == []
+
+
+# -- The retry policy, timed on a fake clock -------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pauses_between_retries_honour_retry_after_or_back_off(api, nameserver, kind):
+    api.inject_fault("zone_list", kind, times=2)
+    clock = FakeClock()
+    timeout = {"api_timeout": API_TIMEOUT} if kind in NO_ANSWER else {}
+    solver = solver_for(nameserver, clock=clock, **timeout)
+
+    solver.perform(CHALLENGES)
     solver.cleanup()
 
-    assert re.fullmatch(
-        r"Cloudflare's nameservers did not serve the TXT records within 1 s "
-        rf"\(127\.0\.0\.1:{nameserver.port}: {NAME} {answer}\); "
-        r"raise --dns-cloudflare-ext-propagation-timeout",
-        str(caught.value),
-    ), str(caught.value)
+    # Retry-After: 1 is honoured, plus up to a quarter more as jitter; else the
+    # pause starts at half a second and doubles, less up to a quarter.
+    if kind in RATE_LIMITS:
+        bounds = [(1.0, 1.25), (1.0, 1.25)]
+    else:
+        bounds = [(0.375, 0.5), (0.75, 1.0)]
+    assert len(clock.pauses) == len(bounds), clock.pauses
+    for pause, (low, high) in zip(clock.pauses, bounds, strict=True):
+        assert low <= pause <= high, clock.pauses
+    settle(kind)
+    assert len(calls_at(api, "zone_list")) == 3
     assert api.records(type="TXT") == []
 
 
@@ -226,90 +342,3 @@ def test_retries_stop_when_two_minutes_are_spent_whatever_the_count(api, nameser
         solver.perform(CHALLENGES)
 
     assert len(calls_at(api, "zone_list")) == 3
-
-
-def issue(certbot, nameserver, credentials, *extra):
-    """Run certbot certonly for example.test and its wildcard through the plugin."""
-    args = ["--authenticator", "dns-cloudflare-ext"]
-    args += ["--dns-cloudflare-ext-credentials", str(credentials)]
-    args += ["--dns-cloudflare-ext-nameservers", f"127.0.0.1:{nameserver.port}"]
-    return certbot.run(
-        "certonly", *args, "-d", "example.test", "-d", "*.example.test", *extra
-    )
-
-
-@pytest.mark.e2e
-def test_transient_faults_at_every_step_still_issue_the_certificate(
-    certbot, nameserver, api, credentials_file
-):
-    faults = [("zone_list", "429"), ("create", "html"), ("create", "drop_after")]
-    faults += [("delete", "10100"), ("delete", "slow")]
-    for step, kind in faults:
-        api.inject_fault(step, kind)
-    nameserver.inject_fault("servfail")
-    nameserver.inject_fault("refused")
-    credentials = credentials_file(dns_cloudflare_ext_api_token=TOKEN)
-
-    result = issue(
-        certbot,
-        nameserver,
-        credentials,
-        f"--dns-cloudflare-ext-api-timeout={API_TIMEOUT}",
-    )
-
-    assert result.returncode == 0, result.stderr[-3000:]
-    names = certbot.certificate_names("example.test")
-    assert names == ["*.example.test", "example.test"]
-    assert error_lines(result.stderr) == []
-    assert api.records(type="TXT") == []
-    assert certbot_leaks(certbot, result) == []
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize("step, kind", [("zone_list", "10100"), ("create", "html")])
-def test_persistent_fault_ends_certbot_with_one_line(
-    certbot, nameserver, api, credentials_file, step, kind
-):
-    api.inject_fault(step, kind, times=-1)
-    credentials = credentials_file(dns_cloudflare_ext_api_token=TOKEN)
-
-    # A create without an answer may still land; cleanup waits one timeout for it.
-    result = issue(
-        certbot,
-        nameserver,
-        credentials,
-        "--dns-cloudflare-ext-retries=1",
-        "--dns-cloudflare-ext-api-timeout=2",
-    )
-
-    assert result.returncode == 1
-    assert len(error_lines(result.stderr)) == 1, result.stderr
-    assert re.fullmatch(
-        error_line(step, kind, attempts=2), error_lines(result.stderr)[0]
-    )
-    assert "Traceback" not in result.stderr
-    assert api.records(type="TXT") == []
-    assert certbot_leaks(certbot, result) == []
-
-
-@pytest.mark.e2e
-def test_persistent_delete_fault_is_a_warning_and_the_certificate_is_issued(
-    certbot, nameserver, api, credentials_file
-):
-    api.inject_fault("delete", "503", times=-1)
-    credentials = credentials_file(dns_cloudflare_ext_api_token=TOKEN)
-
-    result = issue(certbot, nameserver, credentials, "--dns-cloudflare-ext-retries=1")
-
-    assert result.returncode == 0, result.stderr[-3000:]
-    names = certbot.certificate_names("example.test")
-    assert names == ["*.example.test", "example.test"]
-    matches = [
-        re.fullmatch(warning_line("503", attempts=2), line)
-        for line in error_lines(result.stderr)
-    ]
-    assert len(matches) == 2 and all(matches), result.stderr
-    # What is left is exactly what the warnings name, for the admin to delete.
-    left = sorted(record["id"] for record in api.records(type="TXT"))
-    assert sorted(match["id"] for match in matches) == left
-    assert certbot_leaks(certbot, result) == []

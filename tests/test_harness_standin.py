@@ -518,7 +518,7 @@ def test_control_plane_seeds_configures_and_reports(api):
 
 
 @pytest.mark.parametrize("path", ["", "/"])
-def test_control_plane_root_lists_its_actions(api, path):
+def test_control_plane_root_lists_its_actions_and_the_values_they_accept(api, path):
     listing = httpx.get(api.control_url + path)
 
     assert listing.status_code == 200
@@ -527,7 +527,106 @@ def test_control_plane_root_lists_its_actions(api, path):
     record += "priority, created_on}"
     assert actions["GET /__control/state"].startswith("Return counters, zones")
     assert actions[record].startswith("Seed a record")
+    assert actions["POST /__control/fault {step, kind, times}"] == (
+        "Fail the next `times` requests of `step` as `kind`; -1 forever, 0 clears."
+    )
     assert len(actions) == 8
+    assert listing.json()["accepted"] == {
+        "POST /__control/fault": {
+            "step": [
+                "zone_list", "zone_get", "records_list", "create", "delete", "verify"
+            ],
+            "kind": [
+                "429", "10100", "500", "502", "503", "504", "html", "slow", "drop",
+                "drop_after",
+            ],
+        },
+        "POST /__control/token": {"permissions": ["zone:read", "dns:read", "dns:edit"]},
+    }  # fmt: skip
+
+
+def test_fault_with_times_0_clears_a_forever_fault_at_that_step_only(api):
+    control = httpx.Client(base_url=api.control_url)
+    control.post("/fault", json={"step": "zone_list", "kind": "503", "times": -1})
+    control.post("/fault", json={"step": "zone_list", "kind": "429", "times": -1})
+    control.post("/fault", json={"step": "verify", "kind": "500", "times": -1})
+
+    cleared = control.post("/fault", json={"step": "zone_list", "times": 0})
+
+    assert cleared.status_code == 200
+    assert [zone.name for zone in client(api).zones.list(name="example.test")] == [
+        "example.test"
+    ]
+    with pytest.raises(cloudflare.InternalServerError):
+        client(api).user.tokens.verify()
+
+
+def test_reset_forgets_the_calls_but_keeps_the_faults(api):
+    control = httpx.Client(base_url=api.control_url)
+    control.post("/fault", json={"step": "zone_list", "kind": "503", "times": -1})
+    with pytest.raises(cloudflare.InternalServerError):
+        client(api).zones.list()
+
+    control.post("/reset")
+
+    assert control.get("/state").json()["result"]["calls"] == 0
+    with pytest.raises(cloudflare.InternalServerError):
+        client(api).zones.list()
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (
+            {"step": "create", "kind": "timeout"},
+            "unknown fault kind 'timeout'; use one of 429, 10100, 500, 502, 503, "
+            "504, html, slow, drop, drop_after",
+        ),
+        (
+            {"step": "records", "kind": "503"},
+            "unknown fault step 'records'; use one of zone_list, zone_get, "
+            "records_list, create, delete, verify",
+        ),
+        (
+            {"step": "create", "kind": "503", "times": -2},
+            "times must be positive, -1 (forever) or 0 (clear the step's faults), "
+            "not -2",
+        ),
+    ],
+    ids=["kind", "step", "times"],
+)
+def test_unknown_fault_is_refused_with_400_and_injects_nothing(api, fault, error):
+    reply = httpx.post(api.control_url + "/fault", json=fault)
+
+    assert reply.status_code == 400
+    assert reply.json() == {"error": error}
+    assert create_txt(api).name == CHALLENGE
+
+
+@pytest.mark.parametrize(
+    ("permissions", "error"),
+    [
+        (
+            ["dns:edit", "dns:write"],
+            "unknown token permission 'dns:write'; use one of zone:read, dns:read, "
+            "dns:edit",
+        ),
+        ("dns:edit", "send permissions as a JSON list, not 'dns:edit'"),
+    ],
+    ids=["unknown-name", "not-a-list"],
+)
+def test_unknown_token_permission_is_refused_with_400_and_adds_no_token(
+    api, permissions, error
+):
+    token = "tok-typo-0123456789"
+
+    reply = httpx.post(
+        api.control_url + "/token", json={"token": token, "permissions": permissions}
+    )
+
+    assert reply.status_code == 400
+    assert reply.json() == {"error": error}
+    assert api.token_credential(token) is None
 
 
 def test_unknown_control_action_answers_with_the_list(api):
@@ -614,6 +713,11 @@ def test_standin_process_writes_state_and_stops_on_sigterm(tmp_path):
     assert soa.answer[0].rdtype == dns.rdatatype.SOA
     assert "directory_url" not in state
     assert process.returncode == 0
+    assert stdout == (
+        f"Serving the Cloudflare API at {state['base_url']} and DNS on "
+        f"127.0.0.1:{state['dns_port']}; state in {state_file}; Ctrl-C stops\n"
+    )
+    assert not state_file.exists()
     assert TOKEN not in stdout + stderr
 
 

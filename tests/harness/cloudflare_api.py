@@ -52,6 +52,15 @@ _CONTROL_ACTIONS = {
     "global_key": "add_global_key",
     "record": "add_record",
 }
+#: (action, argument) -> what one value is called, and the values accepted. The
+#: listing states them; any other value is refused before it changes anything.
+_VOCABULARIES = {
+    ("fault", "step"): ("fault step", STEPS),
+    ("fault", "kind"): ("fault kind", FAULT_KINDS),
+    ("token", "permissions"): ("token permission", cf.ALL_PERMISSIONS),
+}
+#: Arguments that take a list of values from their vocabulary.
+_LIST_ARGUMENTS = frozenset({("token", "permissions")})
 
 
 class Call(NamedTuple):
@@ -101,10 +110,13 @@ class Faults:
                 queue[0][1] = times - 1
             return kind
 
-    def clear(self) -> None:
-        """Forget every queued fault."""
+    def clear(self, key: str | None = None) -> None:
+        """Forget the faults queued at `key`, or every queued fault."""
         with self._lock:
-            self._queues.clear()
+            if key is None:
+                self._queues.clear()
+            else:
+                self._queues.pop(key, None)
 
 
 class CloudflareAPI(Store):
@@ -181,22 +193,29 @@ class CloudflareAPI(Store):
             return list(self._calls)
 
     def reset_calls(self) -> None:
-        """Forget calls, counters and rate-limit windows."""
+        """Forget calls, counters and rate-limit windows; faults stay (times 0)."""
         with self._lock:
             self._calls.clear()
             self._windows.clear()
             self.peak_concurrency = self._in_flight
             self.rate_limited_count = 0
 
-    def inject_fault(self, step: str, kind: str, times: int = 1) -> None:
-        """Make the next `times` requests of `step` fail as `kind` (-1: forever)."""
-        if step not in STEPS or kind not in FAULT_KINDS:
+    def inject_fault(self, step: str, kind: str | None = None, times: int = 1) -> None:
+        """Fail the next `times` requests of `step` as `kind`; -1 forever, 0 clears."""
+        _require_known("fault", "step", step)
+        if kind is not None or times != 0:
+            _require_known("fault", "kind", kind)
+        if times < -1:
             raise ValueError(
-                f"unknown fault {kind!r} at {step!r}: see STEPS, FAULT_KINDS"
+                f"times must be positive, -1 (forever) or 0 (clear the step's "
+                f"faults), not {times!r}"
             )
-        if times == 0 or times < -1:
-            raise ValueError(f"times must be positive or -1 (forever), not {times}")
-        self._faults.add(step, kind, times)
+
+        # Clearing takes every kind queued at the step, a forever fault too.
+        if times == 0:
+            self._faults.clear(step)
+        else:
+            self._faults.add(step, kind, times)
 
     def clear_faults(self) -> None:
         """Forget every injected fault not yet consumed."""
@@ -319,18 +338,25 @@ class CloudflareAPI(Store):
             actions[f"POST {CONTROL_PREFIX}{action} {{{arguments}}}"] = _summary(method)
         return actions
 
+    def control_listing(self) -> dict[str, object]:
+        """Return the actions, and the values each argument with a vocabulary takes."""
+        accepted: dict[str, dict[str, list[str]]] = {}
+        for (action, argument), (_, values) in _VOCABULARIES.items():
+            arguments = accepted.setdefault(f"POST {CONTROL_PREFIX}{action}", {})
+            arguments[argument] = list(values)
+        return {"actions": self.control_actions(), "accepted": accepted}
+
     def _control(self, method: str, action: str, body: bytes) -> Reply:
         try:
             if method == "GET" and action == "state":
                 return _json_reply(200, {"result": self.state()})
             if method == "GET" and not action:
-                return _json_reply(200, {"actions": self.control_actions()})
+                return _json_reply(200, self.control_listing())
             if method != "POST" or action not in _CONTROL_ACTIONS:
                 error = f"no control action {method} {action!r}"
-                return _json_reply(
-                    404, {"error": error, "actions": self.control_actions()}
-                )
+                return _json_reply(404, {"error": error} | self.control_listing())
             arguments = json.loads(body) if body else {}
+            _check_vocabularies(action, arguments)
             result = getattr(self, _CONTROL_ACTIONS[action])(**arguments)
         except (ApiError, TypeError, ValueError) as exc:
             return _json_reply(400, {"error": str(exc)})
@@ -339,6 +365,31 @@ class CloudflareAPI(Store):
         elif isinstance(result, Zone):
             result = result.to_api()
         return _json_reply(200, {"result": result})
+
+
+def _require_known(action: str, argument: str, value: object) -> None:
+    noun, accepted = _VOCABULARIES[action, argument]
+    if value not in accepted:
+        raise ValueError(f"unknown {noun} {value!r}; use one of {', '.join(accepted)}")
+
+
+def _check_vocabularies(action: str, arguments: object) -> None:
+    """Refuse a control request whose arguments name values outside the listing."""
+    if not isinstance(arguments, dict):
+        raise TypeError(f"send the arguments as a JSON object, not {arguments!r}")
+    for key in _VOCABULARIES:
+        value = arguments.get(key[1]) if key[0] == action else None
+        if value is None:
+            continue
+        if key not in _LIST_ARGUMENTS:
+            _require_known(*key, value)
+            continue
+
+        # A lone string would be read as a set of letters: ask for the list.
+        if not isinstance(value, list):
+            raise TypeError(f"send {key[1]} as a JSON list, not {value!r}")
+        for item in value:
+            _require_known(*key, item)
 
 
 def _summary(method: Callable[..., object]) -> str:

@@ -24,7 +24,9 @@ _DESCRIPTION = (
     "plugin as CLOUDFLARE_BASE_URL), control_url (the control plane: GET it for "
     "its actions), dns_port (the nameserver's UDP and TCP port), zones (each zone "
     "name and its id) and, with --pebble, directory_url (certbot's --server), "
-    "ca_bundle (certbot's REQUESTS_CA_BUNDLE) and pebble_log."
+    "ca_bundle (certbot's REQUESTS_CA_BUNDLE) and pebble_log. The state file is "
+    "removed on exit. The control plane adds zones (also in other accounts), "
+    "scoped tokens, Global API Keys, records and faults while it runs."
 )
 
 
@@ -129,11 +131,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             state["ca_bundle"] = str(pebble.ca_bundle)
             state["pebble_log"] = str(Path(workdir) / "pebble.log")
 
-        # The state file appears only once every server answers.
+        # The state file appears only once every server answers, and goes with
+        # them, so that no reader ever finds the ports of servers that are gone.
+        stack.callback(_remove, args.state_file)
         write_state(args.state_file, state)
+        print(
+            f"Serving the Cloudflare API at {api.base_url} and DNS on 127.0.0.1:"
+            f"{nameserver.port}; state in {args.state_file}; Ctrl-C stops",
+            flush=True,
+        )
         while not stopping.wait(timeout=1):
             pass
     return 0
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 if __name__ == "__main__":
