@@ -355,10 +355,14 @@ def test_record_that_already_exists_is_success(backend, cloudflare_api, zone, co
 
     created = client.create_txt(zone, NAME, "v", 120)
 
-    # The SDK backend says "already there" with None, and the solver then adopts
-    # the record; dns-lexicon swallows the code, so its backend finds the record.
+    # "Already there" is None, and the solver then adopts the record if it is
+    # ours; newer dns-lexicon swallows 81058 itself (3.11 reports it), and
+    # its backend then finds the record. Either way nothing fails or doubles.
     existing = Record(seeded["id"], zone.id, NAME, "TXT", "v")
-    assert created == (None if isinstance(client, SdkBackend) else existing)
+    if isinstance(client, SdkBackend):
+        assert created is None
+    else:
+        assert created in (None, existing)
     assert client.find_records(zone, "TXT", NAME, "v") == [existing]
     assert [call.status for call in cloudflare_api.calls if call.step == "create"] == [
         400
