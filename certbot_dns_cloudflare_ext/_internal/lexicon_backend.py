@@ -36,11 +36,10 @@ from .errors import (
     Code,
     list_records_step,
     read_api_error,
-    token_source,
 )
 from .names import to_ascii
 from .records import ZONES_PER_PAGE, Record, Zone, is_last_page
-from .retry import Failure, Retrier, parse_retry_after, transient_status
+from .retry import Failure, parse_retry_after, retriers, transient_status
 
 try:  # dns-lexicon 3.15 and later keep the providers in a private package.
     from lexicon._private.providers.cloudflare import Provider
@@ -83,15 +82,8 @@ class LexiconBackend:
         self._timeout = timeout
         split = bool(account.zone_api_token)
 
-        # With split tokens each has its own source, so an error names the token.
-        self._retrier, self._lookup_retrier = (
-            Retrier(
-                token_source(source, split=split, lookups=lookups),
-                retries,
-                sleep=sleep,
-                clock=clock,
-            )
-            for lookups in (False, True)
+        self._retrier, self._lookup_retrier = retriers(
+            source, retries, split=split, sleep=sleep, clock=clock
         )
         self._providers: dict[tuple[str, str, int | None, bool], Provider] = {}
         self._lock = threading.Lock()

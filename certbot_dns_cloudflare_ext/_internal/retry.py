@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import CloudflareError, cloudflare_error
+from .errors import CloudflareError, cloudflare_error, token_source
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,30 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def retriers(
+    source: str,
+    retries: int,
+    *,
+    split: bool,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> tuple[Retrier, Retrier]:
+    """Return the retriers of edits and of zone lookups, for a backend's calls.
+
+    With split tokens each names its own token in errors; else both name ``source``.
+    """
+    edits, lookups = (
+        Retrier(
+            token_source(source, split=split, lookups=lookups),
+            retries,
+            sleep=sleep,
+            clock=clock,
+        )
+        for lookups in (False, True)
+    )
+    return edits, lookups
 
 
 class Retrier:

@@ -22,10 +22,9 @@ from .errors import (
     Code,
     list_records_step,
     read_api_error,
-    token_source,
 )
 from .records import COMMENT, ZONES_PER_PAGE, Record, Zone, is_last_page
-from .retry import Failure, Retrier, parse_retry_after, transient_status
+from .retry import Failure, parse_retry_after, retriers, transient_status
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +53,8 @@ class SdkBackend:
         self._timeout = timeout
         split = bool(account.zone_api_token)
 
-        # With split tokens each has its own source, so an error names the token.
-        self._retrier, self._lookup_retrier = (
-            Retrier(
-                token_source(source, split=split, lookups=lookups),
-                retries,
-                sleep=sleep,
-                clock=clock,
-            )
-            for lookups in (False, True)
+        self._retrier, self._lookup_retrier = retriers(
+            source, retries, split=split, sleep=sleep, clock=clock
         )
         self._edits = _client(account, account.api_token, timeout)
         self._lookups = (
