@@ -323,21 +323,29 @@ def test_reconfigure_moves_an_official_plugin_lineage_to_this_plugin(
     official = credentials_file(dns_cloudflare_api_token=TOKEN)
     first = certbot.run(
         "certonly",
-        "--authenticator", "dns-cloudflare",
-        "--dns-cloudflare-credentials", str(official),
-        "--dns-cloudflare-propagation-seconds", "1",
-        "-d", "example.test",
-    )  # fmt: skip
+        "--authenticator",
+        "dns-cloudflare",
+        "--dns-cloudflare-credentials",
+        str(official),
+        "--dns-cloudflare-propagation-seconds",
+        "1",
+        "-d",
+        "example.test",
+    )
     assert first.returncode == 0, first.stderr
     serial = certbot.certificate("example.test").serial_number
 
     switched = certbot.run(
         "reconfigure",
-        "--cert-name", "example.test",
-        "--authenticator", "dns-cloudflare-ext",
-        "--dns-cloudflare-ext-credentials", str(official),
-        "--dns-cloudflare-ext-nameservers", f"127.0.0.1:{nameserver.port}",
-    )  # fmt: skip
+        "--cert-name",
+        "example.test",
+        "--authenticator",
+        "dns-cloudflare-ext",
+        "--dns-cloudflare-ext-credentials",
+        str(official),
+        "--dns-cloudflare-ext-nameservers",
+        f"127.0.0.1:{nameserver.port}",
+    )
     assert switched.returncode == 0, switched.stderr
     assert certbot.certificate("example.test").serial_number == serial
     conf = certbot.renewal_conf("example.test")

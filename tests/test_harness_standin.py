@@ -348,9 +348,16 @@ def test_record_create_list_and_delete_round_trip(api):
     assert deleted.id == created.id
     assert [r["content"] for r in api.records(type="TXT")] == ["t2"]
     assert [c.step for c in api.calls] == [
-        "create", "create", "records_list", "records_list", "records_list",
-        "records_list", "records_list", "records_list", "delete",
-    ]  # fmt: skip
+        "create",
+        "create",
+        "records_list",
+        "records_list",
+        "records_list",
+        "records_list",
+        "records_list",
+        "records_list",
+        "delete",
+    ]
     assert all(TOKEN not in c.credential for c in api.calls)
 
 
@@ -534,15 +541,28 @@ def test_control_plane_root_lists_its_actions_and_the_values_they_accept(api, pa
     assert listing.json()["accepted"] == {
         "POST /__control/fault": {
             "step": [
-                "zone_list", "zone_get", "records_list", "create", "delete", "verify"
+                "zone_list",
+                "zone_get",
+                "records_list",
+                "create",
+                "delete",
+                "verify",
             ],
             "kind": [
-                "429", "10100", "500", "502", "503", "504", "html", "slow", "drop",
+                "429",
+                "10100",
+                "500",
+                "502",
+                "503",
+                "504",
+                "html",
+                "slow",
+                "drop",
                 "drop_after",
             ],
         },
         "POST /__control/token": {"permissions": ["zone:read", "dns:read", "dns:edit"]},
-    }  # fmt: skip
+    }
 
 
 def test_fault_with_times_0_clears_a_forever_fault_at_that_step_only(api):
@@ -644,14 +664,20 @@ def run_standin(state_file: Path, *args: str) -> subprocess.Popen[str]:
     """Start the stand-in process from the repository root, as the README does."""
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.harness.standin_main", "--state-file",
-         str(state_file), *args],
+        [
+            sys.executable,
+            "-m",
+            "tests.harness.standin_main",
+            "--state-file",
+            str(state_file),
+            *args,
+        ],
         cwd=ROOT,
         env=environ,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
 
 
 def read_state(state_file: Path, process: subprocess.Popen[str]) -> dict:

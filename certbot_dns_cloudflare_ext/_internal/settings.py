@@ -116,9 +116,8 @@ def parse_nameservers(text: str | None) -> tuple[Address, ...]:
 
 
 #: A host name as DNS and /etc/hosts allow it: letters, digits, hyphens, dots.
-_HOSTNAME = re.compile(
-    r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?"
-)
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
 
 
 def _is_ip(host: str) -> bool:

@@ -467,7 +467,7 @@ class _Server(http.server.ThreadingHTTPServer):
             self._open.add(connection)
         return connection, address
 
-    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+    def shutdown_request(self, request: object) -> None:
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
