@@ -117,6 +117,28 @@ def test_pinned_zone_id_lets_a_dns_edit_only_token_issue(
     assert not [call for call in cloudflare_api.calls if call.step == "zone_list"]
 
 
+def test_pin_with_another_zones_id_is_named_and_leaves_nothing(
+    certbot, nameserver, cloudflare_api, credentials_file, dns_edit_only
+):
+    cloudflare_api.add_zone("example.net")
+    cloudflare_api.add_token(OTHER_TOKEN, zones=["example.test", "example.net"])
+    creds = credentials_file(
+        dns_cloudflare_ext_api_token=OTHER_TOKEN,
+        dns_cloudflare_ext_zone_id=f"example.net:{dns_edit_only.id}",
+    )
+
+    result = issue(certbot, nameserver, "www.example.net", credentials=creds)
+
+    assert result.returncode == 1
+    assert (
+        "Cloudflare wrote the TXT record for '_acme-challenge.www.example.net' as "
+        "'_acme-challenge.www.example.net.example.test', so zone id "
+        f"{dns_edit_only.id} is not the id of 'example.net'; correct "
+        "dns_cloudflare_ext_zone_id with the id on the zone's Overview page"
+    ) in result.stderr.splitlines(), result.stderr
+    assert cloudflare_api.records(type="TXT") == []
+
+
 def test_dns_edit_only_token_without_pin_names_the_missing_permission(
     certbot, nameserver, cloudflare_api, credentials_file, dns_edit_only
 ):

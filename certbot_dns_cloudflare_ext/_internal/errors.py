@@ -260,6 +260,21 @@ class DelegationError(Error):
         )
 
 
+class ZoneIdMismatch(Error):
+    """A zone id wrote a name into another zone: a pin names the wrong zone's id."""
+
+    def __init__(self, name: str, written: str, zone: str, zone_id: str) -> None:
+        self.name = name
+        self.written = written
+        self.zone = zone
+        self.zone_id = zone_id
+        super().__init__(
+            f"Cloudflare wrote the TXT record for {name!r} as {written!r}, so zone id "
+            f"{zone_id} is not the id of {zone!r}; correct dns_cloudflare_ext_zone_id "
+            "with the id on the zone's Overview page"
+        )
+
+
 class PropagationTimeout(Error):
     """The authoritative nameservers did not serve every TXT record in time."""
 

@@ -14,7 +14,13 @@ from typing import TypeVar
 from . import lookup
 from .credentials import Account, Credentials
 from .delegation import follow_cnames, unreachable_target
-from .errors import CloudflareError, Error, NameserversUnknown, ZoneNotFound
+from .errors import (
+    CloudflareError,
+    Error,
+    NameserversUnknown,
+    ZoneIdMismatch,
+    ZoneNotFound,
+)
 from .lookup import Address, Answer
 from .names import longest_zone, to_ascii
 from .propagation import Expectation, wait_for_propagation
@@ -348,6 +354,13 @@ class Solver:
         written = Written(placement, record)
         with self._lock:
             self.written.append(written)
+
+        # Cloudflare takes a name outside the zone as relative to it: only a
+        # pinned id of another zone gets here, and the CA would never see it.
+        if to_ascii(record.name) != name:
+            raise ZoneIdMismatch(
+                name, record.name, placement.zone.name, placement.zone.id
+            )
         logger.info("Created TXT record %s in zone %s", name, placement.zone.name)
         return written
 
