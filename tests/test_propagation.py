@@ -188,7 +188,8 @@ def test_timeout_lists_each_nameserver_last_answer(clock, servers):
         rf"192\.0\.2\.3:53: {NAME} REFUSED; "
         rf"192\.0\.2\.4:53: {NAME} timeout; "
         rf"\[2001:db8::5\]:53: {NAME} network error \(ConnectionRefusedError\)"
-        r"\); raise --dns-cloudflare-ext-propagation-timeout",
+        r"\); 192\.0\.2\.4:53, \[2001:db8::5\]:53 never answered: let DNS through to "
+        r"them, or name the nameservers to ask with --dns-cloudflare-ext-nameservers",
         str(raised.value),
     )
 

@@ -278,13 +278,24 @@ class ZoneIdMismatch(Error):
 class PropagationTimeout(Error):
     """The authoritative nameservers did not serve every TXT record in time."""
 
-    def __init__(self, timeout: float, answers: Mapping[str, str]) -> None:
+    def __init__(
+        self, timeout: float, answers: Mapping[str, str], silent: Sequence[str] = ()
+    ) -> None:
         self.timeout = timeout
         self.answers = dict(answers)
+        self.silent = tuple(silent)
         seen = "; ".join(f"{server}: {answer}" for server, answer in answers.items())
+        # More time cannot help a server that never answers.
+        fix = "raise --dns-cloudflare-ext-propagation-timeout"
+        if self.silent:
+            them = "them" if len(self.silent) > 1 else "it"
+            fix = (
+                f"{', '.join(self.silent)} never answered: let DNS through to {them}, "
+                "or name the nameservers to ask with --dns-cloudflare-ext-nameservers"
+            )
         super().__init__(
             f"Cloudflare's nameservers did not serve the TXT records within "
-            f"{timeout:g} s ({seen}); raise --dns-cloudflare-ext-propagation-timeout"
+            f"{timeout:g} s ({seen}); {fix}"
         )
 
 

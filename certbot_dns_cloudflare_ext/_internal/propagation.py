@@ -51,6 +51,7 @@ def wait_for_propagation(
     servers = len({e.address for e in expectations})
     records = len({(e.name, value) for e in expectations for value in e.values})
     last: dict[Expectation, str] = {}
+    answered: set[Address] = set()
     start = clock()
     reported = -_PROGRESS_EVERY
 
@@ -62,6 +63,10 @@ def wait_for_propagation(
             answers = list(pool.map(lambda e: query(e.address, e.name, "TXT"), pending))
             for expectation, answer in zip(pending, answers, strict=True):
                 last[expectation] = _describe(answer, expectation.values)
+                if answer.status != "timeout" and not answer.status.startswith(
+                    "network error"
+                ):
+                    answered.add(expectation.address)
             pending = [e for e in pending if last[e] != "served"]
             elapsed = clock() - start
             polls += 1
@@ -78,7 +83,8 @@ def wait_for_propagation(
                 return elapsed
 
             if elapsed >= timeout:
-                raise PropagationTimeout(timeout, _by_address(pending, last))
+                silent = _silent(pending, answered)
+                raise PropagationTimeout(timeout, _by_address(pending, last), silent)
             if elapsed - reported >= _PROGRESS_EVERY:
                 reported = elapsed
                 progress(
@@ -102,13 +108,22 @@ def _describe(answer: Answer, expected: frozenset[str]) -> str:
     return f"missing {missing} of {len(expected)} values"
 
 
+def _silent(pending: Sequence[Expectation], answered: set[Address]) -> list[str]:
+    """Name the addresses still pending that never gave any DNS answer."""
+    return sorted({_server(e.address) for e in pending if e.address not in answered})
+
+
+def _server(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _by_address(
     pending: Sequence[Expectation], last: Mapping[Expectation, str]
 ) -> dict[str, str]:
     """Group the last answers per nameserver address, the evidence for the error."""
     grouped: dict[str, list[str]] = {}
     for expectation in pending:
-        host, port = expectation.address
-        server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        server = _server(expectation.address)
         grouped.setdefault(server, []).append(f"{expectation.name} {last[expectation]}")
     return {server: ", ".join(items) for server, items in grouped.items()}
