@@ -17,10 +17,12 @@ from certbot_dns_cloudflare_ext._internal.lookup import Answer
 TOKEN = "delegToken-SECRET-0123456789abcdefghijklm"
 CHALLENGE = "_acme-challenge.example.test"
 TARGET = "_acme-challenge.example.test.validation.test"
-FIX = (
-    f"; point the CNAME at {CHALLENGE} into a zone these credentials can edit, or "
-    "delete it to have the record written there"
-)
+REPOINT = "point the last CNAME into a zone these credentials can edit"
+
+
+def fix(change: str = REPOINT) -> str:
+    delete = f"delete the CNAME at {CHALLENGE} to have the record written there"
+    return f"; {change}, or {delete}"
 
 
 def issue(certbot, nameserver, credentials, *names, extra=()):
@@ -156,23 +158,26 @@ def chain_of(length: int) -> list[tuple[str, str]]:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize(
-    ("links", "problem"),
+    ("links", "problem", "change"),
     [
         pytest.param(
             [(CHALLENGE, "a.middle.test"), ("a.middle.test", CHALLENGE)],
             rf"{CHALLENGE} -> a\.middle\.test -> {CHALLENGE}: the chain loops",
+            "end the chain at a name that is not a CNAME",
             id="loop",
         ),
         pytest.param(
             chain_of(MAX_HOPS + 1),
             rf"{CHALLENGE}( -> hop\d\.middle\.test){{9}}: "
             "the chain is longer than 8 CNAMEs",
+            "point the first CNAME straight at the last name",
             id="longer-than-8",
         ),
         pytest.param(
             [(CHALLENGE, "_acme-challenge.gone.test")],
             rf"{CHALLENGE} -> _acme-challenge\.gone\.test: "
             r"the last target does not exist \(no zone has it\)",
+            REPOINT,
             id="dangling",
         ),
         pytest.param(
@@ -180,12 +185,13 @@ def chain_of(length: int) -> list[tuple[str, str]]:
             rf"{CHALLENGE} -> _acme-challenge\.example\.test\.foreign\.test: "
             "the last target is in zone 'foreign.test', outside the zones these "
             "credentials can edit",
+            REPOINT,
             id="outside-the-account",
         ),
     ],
 )
 def test_unusable_chain_stops_with_its_own_error_and_writes_nothing(
-    certbot, nameserver, cloudflare_api, zones, credentials, links, problem
+    certbot, nameserver, cloudflare_api, zones, credentials, links, problem, change
 ):
     cloudflare_api.add_zone("foreign.test", account="acct-2")
     for owner, target in links:
@@ -197,7 +203,8 @@ def test_unusable_chain_stops_with_its_own_error_and_writes_nothing(
 
     assert result.returncode == 1
     assert error_line(
-        rf"Cannot follow the CNAME chain {problem}{re.escape(FIX)}", result.stderr
+        rf"Cannot follow the CNAME chain {problem}{re.escape(fix(change))}",
+        result.stderr,
     ), result.stderr
     assert "Traceback" not in result.stderr
     assert txt_posts(cloudflare_api) == []
@@ -308,5 +315,6 @@ def test_unreachable_target_says_why(soa, problem):
     error = unreachable_target([CHALLENGE, "t.foreign.test"], soa)
 
     assert str(error) == (
-        f"Cannot follow the CNAME chain {CHALLENGE} -> t.foreign.test: {problem}{FIX}"
+        f"Cannot follow the CNAME chain {CHALLENGE} -> t.foreign.test: {problem}"
+        + fix()
     )

@@ -42,10 +42,21 @@ def follow_cnames(
             )
             return chain
         if target in chain:
-            raise DelegationError([*chain, target], "the chain loops")
+            raise DelegationError(
+                [*chain, target],
+                "the chain loops",
+                "end the chain at a name that is not a CNAME",
+            )
         chain.append(target)
         if len(chain) > MAX_HOPS + 1:
-            raise DelegationError(chain, f"the chain is longer than {MAX_HOPS} CNAMEs")
+            raise DelegationError(
+                chain,
+                f"the chain is longer than {MAX_HOPS} CNAMEs",
+                "point the first CNAME straight at the last name",
+            )
+
+
+_REPOINT = "point the last CNAME into a zone these credentials can edit"
 
 
 def unreachable_target(chain: Sequence[str], soa: Answer) -> DelegationError:
@@ -58,15 +69,18 @@ def unreachable_target(chain: Sequence[str], soa: Answer) -> DelegationError:
     if soa.status in ("NOERROR", "NXDOMAIN", "REFUSED") and (
         zone is None or "." not in zone
     ):
-        return DelegationError(chain, "the last target does not exist (no zone has it)")
+        return DelegationError(
+            chain, "the last target does not exist (no zone has it)", _REPOINT
+        )
     if zone is None:
         return DelegationError(
-            chain, f"the last target could not be looked up ({soa.status})"
+            chain, f"the last target could not be looked up ({soa.status})", _REPOINT
         )
     return DelegationError(
         chain,
         f"the last target is in zone {zone!r}, outside the zones these credentials "
         "can edit",
+        _REPOINT,
     )
 
 

@@ -248,15 +248,14 @@ class ZoneNotFound(Error):
 class DelegationError(Error):
     """The CNAME chain at a challenge name cannot be followed to a usable zone."""
 
-    def __init__(self, chain: Sequence[str], problem: str) -> None:
+    def __init__(self, chain: Sequence[str], problem: str, change: str) -> None:
         self.chain = tuple(chain)
         self.problem = problem
         path = " -> ".join(self.chain)
         # Turning following off cannot help: no TXT record may sit beside a CNAME.
         super().__init__(
-            f"Cannot follow the CNAME chain {path}: {problem}; point the CNAME at "
-            f"{self.chain[0]} into a zone these credentials can edit, or delete it "
-            "to have the record written there"
+            f"Cannot follow the CNAME chain {path}: {problem}; {change}, or delete "
+            f"the CNAME at {self.chain[0]} to have the record written there"
         )
 
 
