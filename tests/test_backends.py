@@ -74,14 +74,14 @@ def test_auto_falls_back_to_lexicon_beside_debians_old_sdk(installed, caplog):
         (
             {"cloudflare": "2.11.1"},
             "sdk",
-            r"--dns-cloudflare-ext-backend 'sdk' is not usable; the cloudflare SDK "
+            r"--dns-cloudflare-ext-backend='sdk' is not usable; the cloudflare SDK "
             r"2\.11\.1 is too old; choose lexicon or auto, or install the cloudflare "
             r"SDK 4 or later \(pip install 'cloudflare>=4'\) where certbot runs$",
         ),
         (
             {"dns-lexicon": "3.10.0"},
             "lexicon",
-            r"--dns-cloudflare-ext-backend 'lexicon' is not usable; dns-lexicon "
+            r"--dns-cloudflare-ext-backend='lexicon' is not usable; dns-lexicon "
             r"3\.10\.0 is too old; install dns-lexicon 3\.11 or later \(apt install "
             r"python3-lexicon, or pip install 'certbot-dns-cloudflare-ext\[lexicon\]'"
             r"\), or choose sdk$",
@@ -89,7 +89,7 @@ def test_auto_falls_back_to_lexicon_beside_debians_old_sdk(installed, caplog):
         (
             {"cloudflare": "2.11.1", "dns-lexicon": "3.10.0"},
             "auto",
-            r"--dns-cloudflare-ext-backend 'auto' is not usable; the cloudflare SDK "
+            r"--dns-cloudflare-ext-backend='auto' is not usable; the cloudflare SDK "
             r"2\.11\.1 is too old, and dns-lexicon 3\.10\.0 is too old; install the "
             r"cloudflare SDK 4 or later .*, or install dns-lexicon 3\.11 or later",
         ),

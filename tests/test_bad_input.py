@@ -271,32 +271,32 @@ ROWS = [
         "timeout-negative",
         "negative-timeout",
         r"--dns-cloudflare-ext-propagation-"
-        r"timeout -5 is not usable; use a positive number of seconds",
+        r"timeout=-5 is not usable; use a positive number of seconds",
     ),
     Row(
         "interval-zero",
         "zero-interval",
-        r"--dns-cloudflare-ext-propagation-interval "
-        r"0\.0 is not usable; use a positive number of seconds",
+        r"--dns-cloudflare-ext-propagation-interval="
+        r"0 is not usable; use a positive number of seconds",
     ),
     Row(
         "ttl-cloudflare-rejects",
         "ttl",
-        r"--dns-cloudflare-ext-ttl 30 is not usable; "
+        r"--dns-cloudflare-ext-ttl=30 is not usable; "
         r"use 1 \(automatic\) or 60 to 86400 seconds, as Cloudflare requires",
     ),
     Row(
         "nameservers-unparsable",
         "nameservers",
-        r"--dns-cloudflare-ext-nameservers "
+        r"--dns-cloudflare-ext-nameservers="
         r"'ns1\.example\.test:dns' is not usable; write host\[:port\] items separated "
         r"by commas, e\.g\. 192\.0\.2\.1:53",
     ),
     Row(
         "api-timeout-negative",
         "api-timeout",
-        r"--dns-cloudflare-ext-api-timeout "
-        r"-1\.0 is not usable; use a number of seconds above 0 and at most 300",
+        r"--dns-cloudflare-ext-api-timeout="
+        r"-1 is not usable; use a number of seconds above 0 and at most 300",
     ),
 ]
 

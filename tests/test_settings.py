@@ -42,7 +42,7 @@ def test_nameserver_lists_that_do_not_parse_name_the_option(text):
         parse_nameservers(text)
 
     assert re.fullmatch(
-        rf"--dns-cloudflare-ext-nameservers {re.escape(repr(text))} is not usable; "
+        rf"--dns-cloudflare-ext-nameservers={re.escape(repr(text))} is not usable; "
         r"write host\[:port\] items separated by commas, e\.g\. 192\.0\.2\.1:53",
         str(caught.value),
     )

@@ -158,7 +158,10 @@ class OptionError(Error):
         self.option = option
         self.value = value
         self.fix = fix
-        super().__init__(f"--{option} {value!r} is not usable; {fix}")
+        # Written with "=" as the user may retype it: certbot's parser takes a
+        # separate "-5" for an option of its own.
+        shown = f"{value:g}" if isinstance(value, (int, float)) else repr(value)
+        super().__init__(f"--{option}={shown} is not usable; {fix}")
 
 
 class VariableError(Error):
