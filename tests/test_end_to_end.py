@@ -133,8 +133,8 @@ def test_token_for_another_zone_names_the_zones_tried(
 def test_failed_validation_still_removes_the_records(
     certbot, nameserver, account, cloudflare_api
 ):
-    # The CA asks the nameserver, which refuses: validation fails after the
-    # plugin saw the records (it checks a different, working address).
+    # The CA asks the nameserver, which refuses: validation fails, and with the
+    # check off the plugin cannot have seen that coming.
     nameserver.inject_fault("refused", times=-1)
 
     result = issue(
@@ -150,5 +150,11 @@ def test_failed_validation_still_removes_the_records(
     )
 
     assert result.returncode != 0
+    assert (
+        "The Certificate Authority could not see the TXT records this plugin wrote, "
+        "and the propagation check was off: turn it back on (drop "
+        "--dns-cloudflare-ext-no-propagation-check), or raise "
+        "--dns-cloudflare-ext-propagation-seconds."
+    ) in " ".join(result.stdout.split() + result.stderr.split())
     assert cloudflare_api.records(type="TXT") == []
     assert any(call.method == "DELETE" for call in cloudflare_api.calls)

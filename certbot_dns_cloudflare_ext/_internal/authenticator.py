@@ -91,8 +91,9 @@ class Authenticator(dns_common.DNSAuthenticator):
             "no-follow-cnames",
             action="store_true",
             default=False,
-            help="Write the TXT record at _acme-challenge itself, even when it is "
-            "a CNAME to another zone.",
+            help="Do not follow a CNAME at _acme-challenge into another zone; the "
+            "record is written at the name itself, which Cloudflare refuses while "
+            "a CNAME is there.",
         )
         add("ttl", default=DEFAULT_TTL, type=int, help="TTL of the TXT records.")
         add(
@@ -129,11 +130,18 @@ class Authenticator(dns_common.DNSAuthenticator):
         )
 
     def auth_hint(self, failed_achalls: list[achallenges.AnnotatedChallenge]) -> str:
+        if self.conf("no-propagation-check"):
+            # Without the check, a sleep that was too short is the likely cause.
+            return (
+                "The Certificate Authority could not see the TXT records this "
+                "plugin wrote, and the propagation check was off: turn it back on "
+                "(drop --dns-cloudflare-ext-no-propagation-check), or raise "
+                "--dns-cloudflare-ext-propagation-seconds."
+            )
         return (
-            "The Certificate Authority could not see the TXT records that "
-            f"--{self.name} wrote. Check that the domains use Cloudflare's "
-            "nameservers (the zone must be active), and that no other DNS "
-            "provider serves them."
+            "The Certificate Authority could not see the TXT records this plugin "
+            "wrote. Check that the domains use Cloudflare's nameservers (the zone "
+            "must be active), and that no other DNS provider serves them."
         )
 
     def perform(
