@@ -147,7 +147,8 @@ ROWS = [
         "file-missing",
         "missing",
         r"{path}: does not exist; create it, or correct "
-        r"--dns-cloudflare-ext-credentials",
+        r"--dns-cloudflare-ext-credentials \(for certbot renew, the "
+        r"dns_cloudflare_ext_credentials line of the renewal conf\)",
     ),
     Row(
         "file-is-a-directory",

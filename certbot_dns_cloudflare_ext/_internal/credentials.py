@@ -75,13 +75,23 @@ class Credentials:
         return account
 
 
-def load_file(path: str) -> Credentials:
-    """Parse the credentials ini at ``path``; no message ever quotes a line of it."""
+#: Where the plugin's credentials path is set, for the fix of a wrong one.
+PLUGIN_SETTING = (
+    "--dns-cloudflare-ext-credentials (for certbot renew, the "
+    "dns_cloudflare_ext_credentials line of the renewal conf)"
+)
+
+
+def load_file(path: str, setting: str = PLUGIN_SETTING) -> Credentials:
+    """Parse the credentials ini at ``path``; no message ever quotes a line of it.
+
+    ``setting`` names where the path was given, for the fix when it is wrong.
+    """
     import configobj
     from certbot.plugins.dns_common import validate_file_permissions
 
     if not os.path.exists(path):
-        fix = "create it, or correct --dns-cloudflare-ext-credentials"
+        fix = f"create it, or correct {setting}"
         raise CredentialsError(path, None, "does not exist", fix)
     if os.path.isdir(path):
         fix = "give the path of the ini file, not of its directory"

@@ -102,7 +102,7 @@ def credentials_from(
     """Load the credentials: the given file, the file a variable names, or secrets."""
     path = path or environ.get(CREDENTIALS_FILE) or None
     if path:
-        return _credentials.load_file(path)
+        return _credentials.load_file(path, f"--credentials or {CREDENTIALS_FILE}")
 
     found = _credentials.load_environment(environ)
     if found is None:
