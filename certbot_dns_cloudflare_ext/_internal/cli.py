@@ -24,7 +24,8 @@ _DESCRIPTION = (
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run one subcommand; return the exit code."""
     args = _parser().parse_args(argv)
-    return console.run(lambda: _dispatch(args))
+    hook = args.command in ("auth", "cleanup")
+    return console.run(lambda: _dispatch(args), hook=hook)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 
 PROGRAM = "certbot-dns-cloudflare-ext"
@@ -13,6 +16,8 @@ PROGRAM = "certbot-dns-cloudflare-ext"
 FAILED = 1
 #: Exit code of a run the user interrupted, as shells report SIGINT.
 INTERRUPTED = 130
+#: How often a hook checks that the ACME client that started it still runs.
+_ORPHAN_CHECK_SECONDS = 1.0
 
 
 def configure_logging(verbosity: int, program: str = PROGRAM) -> None:
@@ -46,13 +51,20 @@ class _Formatter(logging.Formatter):
         return name_variables(super().format(record))
 
 
-def run(command: Callable[[], int], program: str = PROGRAM) -> int:
-    """Run ``command``; turn our errors into one line on stderr and exit code 1."""
+def run(
+    command: Callable[[], int], program: str = PROGRAM, *, hook: bool = False
+) -> int:
+    """Run ``command``; turn our errors into one line on stderr and exit code 1.
+
+    A ``hook`` also stops, cleaning up, when the ACME client that started it dies.
+    """
     from .environment import name_variables
     from .errors import Error
 
     # systemd, timeout(1) and cron stop a job with SIGTERM: clean up as for Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
+    if hook:
+        _stop_when_orphaned()
     try:
         return command()
     except Error as exc:
@@ -66,3 +78,23 @@ def run(command: Callable[[], int], program: str = PROGRAM) -> int:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _stop_when_orphaned() -> None:
+    """Stop as for SIGTERM once the ACME client that started us is gone.
+
+    A signal sent to certbot or dehydrated alone does not reach its hook, which
+    would go on waiting, holding records that no cleanup hook will remove.
+    """
+    from .manual_state import client_process, is_running
+
+    client = client_process()
+    if client is None:
+        return
+
+    def watch() -> None:
+        while is_running(client):
+            time.sleep(_ORPHAN_CHECK_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    return console.run(lambda: _run(handler, rest), PROGRAM)
+    return console.run(lambda: _run(handler, rest), PROGRAM, hook=True)
 
 
 def deploy_challenge(args: Sequence[str]) -> int:

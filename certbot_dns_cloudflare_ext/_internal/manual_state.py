@@ -82,8 +82,7 @@ def forget_finished_runs(environ: Mapping[str, str] = os.environ) -> None:
     """Remove the state files of runs whose certbot is gone, killed before cleanup."""
     for path in state_directory(environ).glob("run-*-*.json"):
         pid, _, started = path.stem.removeprefix("run-").partition("-")
-        stat_line = _proc_stat(int(pid)) if pid.isdigit() else None
-        if stat_line is not None and stat_line[1][19] == started:
+        if pid.isdigit() and is_running((int(pid), started)):
             continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -120,17 +119,37 @@ def state_directory(environ: Mapping[str, str] = os.environ) -> Path:
 
 def run_key() -> str:
     """Name the certbot run this hook belongs to: its pid and start time."""
+    client = client_process()
+    if client is None:
+        # Without /proc, the process group is what certbot's hooks share.
+        return f"pgrp{os.getpgrp()}"
+    pid, started = client
+    return f"{pid}-{started}"
+
+
+def client_process() -> tuple[int, str] | None:
+    """Return the pid and start time of the ACME client that started this hook.
+
+    That is the first ancestor that is not a shell: certbot, or dehydrated (a
+    script, whose process is named after it). None without /proc.
+    """
     pid = os.getppid()
     for _ in range(_MAX_HOPS):
         stat_line = _proc_stat(pid)
         if stat_line is None:
-            # Without /proc, the process group is what certbot's hooks share.
-            return f"pgrp{os.getpgrp()}"
+            return None
         command, fields = stat_line
         if command not in _SHELLS:
-            return f"{pid}-{fields[19]}"
+            return pid, fields[19]
         pid = int(fields[1])
-    return f"{pid}"
+    return None
+
+
+def is_running(client: tuple[int, str]) -> bool:
+    """Tell whether the process ``client_process`` found is still the same one."""
+    pid, started = client
+    stat_line = _proc_stat(pid)
+    return stat_line is not None and stat_line[1][19] == started
 
 
 def _proc_stat(pid: int) -> tuple[str, list[str]] | None:
