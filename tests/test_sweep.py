@@ -190,10 +190,10 @@ def test_zone_whose_records_may_not_be_read_fails_the_sweep(
     code, out, err = sweep("--older-than", "0", "example.test")
 
     assert code == 1
-    assert out == "Found no challenge records of ours.\n"
+    assert out == "Found no challenge records of ours in the zones it could read.\n"
     assert err == (
         "certbot-dns-cloudflare-ext: Could not sweep zone example.test: these "
-        "credentials may not list its records (give them Zone:DNS:Read there, or "
+        "credentials may not list its records (give them Zone:DNS:Edit there, or "
         "name only other zones)\n"
     )
     assert contents(cloudflare_api) == ALL
@@ -210,9 +210,22 @@ def test_lexicon_backend_cannot_tell_our_records_and_says_so(
     assert (code, out) == (1, "")
     assert err == (
         "certbot-dns-cloudflare-ext: error: sweep tells this plugin's records apart "
-        "by their comment, which dns-lexicon cannot read; run it where the "
-        "cloudflare SDK 4 or later is installed (pip install "
-        "certbot-dns-cloudflare-ext), or remove leftover _acme-challenge records "
-        "in the Cloudflare dashboard\n"
+        "by their comment, which dns-lexicon cannot read; run it from a virtualenv "
+        "with the cloudflare SDK 4 or later (see Installation in the README), or "
+        "remove leftover _acme-challenge records in the Cloudflare dashboard\n"
     )
     assert contents(cloudflare_api) == ALL
+
+
+def test_pinned_zones_are_swept_by_credentials_that_may_not_list_zones(
+    sweep, cloudflare_api, records, monkeypatch
+):
+    cloudflare_api.add_token(TOKEN, permissions=["dns:edit"])
+    zone = cloudflare_api.zone_for("_acme-challenge.example.test")
+    monkeypatch.setenv("CLOUDFLARE_ZONE_ID", f"example.test:{zone.id}")
+
+    code, out, _ = sweep("--delete")
+
+    assert code == 0
+    assert out.splitlines()[-1] == "Removed 1 of 1 challenge record."
+    assert "ours-old" not in contents(cloudflare_api)

@@ -63,7 +63,8 @@ def _sweep(args: argparse.Namespace) -> int:
     if not stale:
         age = sweep.describe_age(args.older_than)
         older = f" {age} old or older" if args.older_than else ""
-        print(f"Found no challenge records of ours{older}.")
+        where = " in the zones it could read" if found.unreadable else ""
+        print(f"Found no challenge records of ours{older}{where}.")
         return status
     sys.stdout.write(sweep.render(stale))
     if not args.delete:

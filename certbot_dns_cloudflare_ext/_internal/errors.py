@@ -192,8 +192,8 @@ class MarkersUnreadable(Error):
         self.backend = backend
         super().__init__(
             f"sweep tells this plugin's records apart by their comment, which "
-            f"{backend} cannot read; run it where the cloudflare SDK 4 or later is "
-            "installed (pip install certbot-dns-cloudflare-ext), or remove leftover "
+            f"{backend} cannot read; run it from a virtualenv with the cloudflare "
+            "SDK 4 or later (see Installation in the README), or remove leftover "
             "_acme-challenge records in the Cloudflare dashboard"
         )
 

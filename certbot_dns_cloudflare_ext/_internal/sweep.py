@@ -53,7 +53,7 @@ def find_stale(
             # Other credentials may have written there; say the sweep missed it.
             logger.warning(
                 "Could not sweep zone %s: these credentials may not list its "
-                "records (give them Zone:DNS:Read there, or name only other zones)",
+                "records (give them Zone:DNS:Edit there, or name only other zones)",
                 zone.name,
             )
             found.unreadable.append(zone.name)
@@ -98,9 +98,12 @@ def _zones(solver: Solver, names: Sequence[str]) -> list[Zone]:
     zones: dict[str, Zone] = {}
     if solver.credentials.default is not None:
         listed = solver.all_zones()
-        if listed is None:
+        pinned = solver.credentials.zone_ids
+        if listed is None and not pinned:
             raise ZonesNotListable(solver.credentials.source)
-        zones.update((zone.name, zone) for zone in listed)
+        # Credentials that may not list zones still know the zones they pin.
+        for zone in listed if listed is not None else map(solver.find_zone, pinned):
+            zones[zone.name] = zone
     for name in solver.credentials.per_zone:
         zones.setdefault(name, solver.find_zone(name))
     return sorted(zones.values(), key=lambda zone: zone.name)
