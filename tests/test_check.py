@@ -305,3 +305,17 @@ def test_global_key_given_as_token_stops_before_any_api_call(
         "https://dash.cloudflare.com/profile/api-tokens\n"
     )
     assert cloudflare_api.calls == []
+
+
+def test_wrong_pinned_zone_id_is_blamed_on_the_zone(
+    run_check, cloudflare_api, zones, monkeypatch
+):
+    cloudflare_api.add_token(TOKEN, permissions=["dns:edit"])
+    monkeypatch.setenv("CLOUDFLARE_ZONE_ID", "example.test:" + "0" * 32)
+
+    code, output = run_check("example.test")
+
+    assert code == 1
+    assert cell(output, "example.test", "ZONE") == "wrong zone id"
+    assert cell(output, "example.test", "DNS:EDIT") == "-"
+    assert re.search(r"^example\.test: FAIL: .*error 7003", output, re.M)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .credentials import Account
-from .errors import RATE_LIMIT_CODES, CloudflareError, Error, ZoneNotFound
+from .errors import RATE_LIMIT_CODES, CloudflareError, Code, Error, ZoneNotFound
 from .names import longest_zone, to_ascii
 from .records import Backend, Zone
 from .solver import Challenge, Solver
@@ -24,6 +24,9 @@ _INACTIVE = {
         "see the records; set them back at the registrar"
     ),
 }
+
+#: Codes that blame the zone id itself, which only a pin can have wrong.
+_WRONG_ZONE_ID = frozenset({Code.INVALID_ZONE_ID, Code.NO_ROUTE})
 
 #: The cell that shows a step's failure, and what it then says.
 _FAILED = {
@@ -145,9 +148,8 @@ def _check(
         # it looks for a record: deleting an id that cannot exist is refused
         # without DNS:Edit, and is "not found" (which changes nothing) with it.
         step = "dns_edit"
-        placement.backend.delete_record(
-            placement.zone, secrets.token_hex(16), placement.record_name
-        )
+        probe = f"a made-up record id in zone {placement.zone.name}"
+        placement.backend.delete_record(placement.zone, secrets.token_hex(16), probe)
         report.dns_edit = "yes"
         if live:
             # Timed from the write request: that is when a certbot run would start.
@@ -163,6 +165,9 @@ def _check(
         cell, word = _FAILED[step]
         if isinstance(exc, ZoneNotFound):
             cell, word = "zone", "not found"
+        elif isinstance(exc, CloudflareError) and exc.code in _WRONG_ZONE_ID:
+            # A pinned id that is wrong says nothing about the permissions.
+            cell, word = "zone", "wrong zone id"
         elif isinstance(exc, CloudflareError) and exc.transient:
             # Cloudflare failing says nothing about the token or its permissions.
             word = "rate-limited" if exc.code in RATE_LIMIT_CODES else "unreachable"
