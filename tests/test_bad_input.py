@@ -264,7 +264,8 @@ ROWS = [
         r"Cloudflare API failed to create the TXT "
         r"record for '_acme-challenge\.example\.test' \(error 7003: Could not route "
         rf"to /client/v4/zones/{ZONE_ID}/dns_records, perhaps your object identifier "
-        r"is invalid\?\); the zone id is wrong; check the zone ids in {path}",
+        r"is invalid\?\); the zone id is wrong; check the zone ids in {path} "
+        r"against the zone's Overview page",
         calls=True,
     ),
     # Option values.

@@ -213,7 +213,10 @@ def closed_port_url() -> str:
 @pytest.mark.parametrize(
     "outage, answer",
     [
-        ("connection-refused", r"connection failed without an answer \(ConnectError\)"),
+        (
+            "connection-refused",
+            r"connection to 127\.0\.0\.1 failed without an answer \(ConnectError\)",
+        ),
         ("service-unavailable", r"error 10001: Service unavailable"),
     ],
     ids=["connection-refused", "service-unavailable"],

@@ -359,7 +359,8 @@ def test_clean_challenge_without_cloudflare_warns_naming_the_variables(
     assert capsys.readouterr().err == (
         "certbot-dns-cloudflare-ext-hook: Could not look up the TXT records to remove "
         "(Cloudflare API failed to look up the zone for '_acme-challenge.example.test' "
-        "(connection failed without an answer (ConnectError)); Cloudflare's API kept "
+        "(connection to 127.0.0.1 failed without an answer (ConnectError)); "
+        "Cloudflare's API kept "
         "failing; try again later (status: https://www.cloudflarestatus.com), or "
         "raise DNS_CLOUDFLARE_EXT_RETRIES or DNS_CLOUDFLARE_EXT_API_TIMEOUT); remove "
         "them later with: certbot-dns-cloudflare-ext sweep --delete\n"

@@ -306,7 +306,7 @@ def test_wrong_zone_id_is_explained(backend, cloudflare_api, zone, zone_id):
         + rf"create the TXT record for '{NAME_RE}' \(error 7003: Could not route "
         rf"to /client/v4/zones/{re.escape(zone_id)}/dns_records, perhaps your object "
         r"identifier is invalid\?\); the zone id is wrong; check the zone ids in "
-        r"/etc/cf\.ini$",
+        r"/etc/cf\.ini against the zone's Overview page$",
         shown,
     )
     assert cloudflare_api.records(type="TXT") == []

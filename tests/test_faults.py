@@ -54,7 +54,7 @@ _UNAVAILABLE = (
     "or --dns-cloudflare-ext-api-timeout"
 )
 _THROTTLE = "Please wait and consider throttling your request speed"
-_DROPPED = "connection failed without an answer (RemoteProtocolError)"
+_DROPPED = "connection to 127.0.0.1 failed without an answer (RemoteProtocolError)"
 #: Fault -> what the error line says Cloudflare answered, and the hint after it.
 ANSWERS = {
     "429": (

@@ -78,7 +78,8 @@ ERRORS = {
         {"api_token": TOKEN},
         "create_in_unknown_zone",
         rf"create the TXT record for '{NAME}' \(error 7003: .*\); "
-        r"the zone id is wrong; check the zone ids in /etc/cf\.ini$",
+        r"the zone id is wrong; check the zone ids in /etc/cf\.ini against the "
+        r"zone's Overview page$",
     ),
 }
 

@@ -175,8 +175,9 @@ def test_unreachable_api_names_the_variables_to_raise(sweep, monkeypatch):
     assert (code, out) == (1, "")
     assert err == (
         "certbot-dns-cloudflare-ext: error: Cloudflare API failed to list the zones "
-        "for 'environment (CF_API_TOKEN)' (connection failed without an answer "
-        "(ConnectError)); Cloudflare's API kept failing; try again later (status: "
+        "for 'environment (CF_API_TOKEN)' (connection to 127.0.0.1 failed without an "
+        "answer (ConnectError)); Cloudflare's API kept failing; try again later "
+        "(status: "
         "https://www.cloudflarestatus.com), or raise DNS_CLOUDFLARE_EXT_RETRIES or "
         "DNS_CLOUDFLARE_EXT_API_TIMEOUT\n"
     )

@@ -148,7 +148,7 @@ def _check(
         # it looks for a record: deleting an id that cannot exist is refused
         # without DNS:Edit, and is "not found" (which changes nothing) with it.
         step = "dns_edit"
-        probe = f"a made-up record id in zone {placement.zone.name}"
+        probe = f"a made-up record id, to test DNS:Edit in zone {placement.zone.name}"
         placement.backend.delete_record(placement.zone, secrets.token_hex(16), probe)
         report.dns_edit = "yes"
         if live:

@@ -115,7 +115,11 @@ def _parser() -> argparse.ArgumentParser:
         "sweep", help="list (and with --delete remove) leftover challenge records"
     )
     sweep.add_argument(
-        "zones", nargs="*", metavar="ZONE", help="zones to sweep (default: all)"
+        "zones",
+        nargs="*",
+        metavar="ZONE",
+        help="zones to sweep (default: every zone the credentials can list, or "
+        "else the zones they pin)",
     )
     sweep.add_argument(
         "--older-than",

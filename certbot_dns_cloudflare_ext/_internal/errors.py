@@ -96,7 +96,10 @@ _HINTS: Mapping[int, str] = {
         "the credentials in {source} lack a permission: give the token "
         "{permission} on this zone"
     ),
-    Code.INVALID_ZONE_ID: "the zone id is wrong; check the zone ids in {source}",
+    Code.INVALID_ZONE_ID: (
+        "the zone id is wrong; check the zone ids in {source} against the zone's "
+        "Overview page"
+    ),
     Code.NO_ROUTE: (
         "no Cloudflare API endpoint has this address; check CLOUDFLARE_BASE_URL, or "
         "unset it to use " + API_URL

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -305,7 +306,10 @@ def _describe(exc: BaseException) -> Failure:
         cause = exc.args[0] if exc.args else None
         cause = getattr(cause, "reason", cause)
         name = cause.__class__.__name__ if isinstance(cause, Exception) else "no reply"
-        return Failure(None, f"connection failed without an answer ({name})", True)
+        url = exc.request.url if exc.request is not None else None
+        host = urllib.parse.urlsplit(url).hostname if url else None
+        message = f"connection to {host or 'Cloudflare'} failed without an answer"
+        return Failure(None, f"{message} ({name})", True)
     return Failure(None, f"dns-lexicon failed: {exc.__class__.__name__}", False)
 
 

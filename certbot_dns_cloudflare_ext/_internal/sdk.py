@@ -209,7 +209,11 @@ def _describe(exc: BaseException, *, timeout: float) -> Failure:
     if isinstance(exc, cloudflare.APITimeoutError):
         return Failure(None, f"no answer within {timeout:g} s", transient=True)
     cause = exc.__cause__.__class__.__name__ if exc.__cause__ else "no reply"
-    return Failure(None, f"connection failed without an answer ({cause})", True)
+    # The address says whether CLOUDFLARE_BASE_URL sent us somewhere unexpected.
+    request = getattr(exc, "request", None)
+    host = request.url.host if request is not None else "Cloudflare"
+    message = f"connection to {host} failed without an answer ({cause})"
+    return Failure(None, message, True)
 
 
 def _first_error(exc: cloudflare.APIStatusError) -> tuple[int | None, str]:
