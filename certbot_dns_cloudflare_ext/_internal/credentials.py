@@ -209,14 +209,13 @@ def parse(
 
 def _as_written(
     values: Mapping[str, object], keys: Mapping[str, str]
-) -> dict[str, str]:
+) -> Mapping[str, str]:
     """Name fields by the official plugin's keys in a file written with those only."""
-    official = [OFFICIAL_PREFIX + name for name in _OFFICIAL_FIELDS]
-    if keys is not FILE_KEYS or any(k.startswith(PREFIX) for k in values):
-        return dict(keys)
-    if not any(key in values for key in official):
-        return dict(keys)
-    return {**keys, **{name: OFFICIAL_PREFIX + name for name in _OFFICIAL_FIELDS}}
+    ours = any(key.startswith(PREFIX) for key in values)
+    theirs = any(OFFICIAL_PREFIX + name in values for name in _OFFICIAL_FIELDS)
+    if keys is FILE_KEYS and theirs and not ours:
+        return {**keys, **{name: OFFICIAL_PREFIX + name for name in _OFFICIAL_FIELDS}}
+    return keys
 
 
 def _account(

@@ -35,6 +35,11 @@ class Answer:
     def ok(self) -> bool:
         return self.status == "NOERROR"
 
+    @property
+    def replied(self) -> bool:
+        """Tell whether the server sent any DNS reply, whatever its rcode."""
+        return self.status != "timeout" and not self.status.startswith("network error")
+
 
 def query(
     address: Address, name: str, rdtype: str, timeout: float = _QUERY_TIMEOUT

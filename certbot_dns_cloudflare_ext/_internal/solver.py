@@ -125,18 +125,19 @@ class Solver:
             )
             logger.info("All TXT records are served after %.1f s", waited)
         seconds = self.settings.extra_wait
+        if not seconds:
+            return
         span = f"{seconds:g} second{'s' * (seconds != 1)}"
-        if seconds and self.settings.check_propagation:
+        if self.settings.check_propagation:
             self._progress(
                 f"Waiting {span} more (--dns-cloudflare-ext-propagation-seconds)"
             )
-        elif seconds:
+        else:
             self._progress(
                 f"Waiting {span} for the TXT records to propagate, unchecked "
                 "(--dns-cloudflare-ext-no-propagation-check)"
             )
-        if seconds:
-            self._sleep(seconds)
+        self._sleep(seconds)
 
     def cleanup(self, written: Iterable[Written] | None = None) -> None:
         """Delete the records this run wrote, by id; a failure is only a warning."""

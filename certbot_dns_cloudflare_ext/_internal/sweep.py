@@ -98,12 +98,13 @@ def _zones(solver: Solver, names: Sequence[str]) -> list[Zone]:
     zones: dict[str, Zone] = {}
     if solver.credentials.default is not None:
         listed = solver.all_zones()
-        pinned = solver.credentials.zone_ids
-        if listed is None and not pinned:
-            raise ZonesNotListable(solver.credentials.source)
-        # Credentials that may not list zones still know the zones they pin.
-        for zone in listed if listed is not None else map(solver.find_zone, pinned):
-            zones[zone.name] = zone
+        if listed is None:
+            # Credentials that may not list zones still know the zones they pin.
+            pinned = solver.credentials.zone_ids
+            if not pinned:
+                raise ZonesNotListable(solver.credentials.source)
+            listed = [solver.find_zone(name) for name in pinned]
+        zones.update((zone.name, zone) for zone in listed)
     for name in solver.credentials.per_zone:
         zones.setdefault(name, solver.find_zone(name))
     return sorted(zones.values(), key=lambda zone: zone.name)
